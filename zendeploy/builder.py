@@ -55,7 +55,7 @@ def resolve(
         text = source.strip()
         if looks_like_structure(text):
             blocks = parse_structure(text)
-            return ResolvedStructure(blocks, format_structure(blocks), resolution, num_classes or 1000, bool(se))
+            return ResolvedStructure(blocks, format_structure(blocks), resolution, _classes(num_classes), bool(se))
         from .zoo import ZOO, get_zoo
 
         if text in ZOO:
@@ -76,7 +76,15 @@ def resolve(
     blocks = tuple(source)
     if not blocks or not all(isinstance(b, BlockSpec) for b in blocks):
         raise StructureError("expected a structure string, a zoo name or a sequence of BlockSpec")
-    return ResolvedStructure(blocks, format_structure(blocks), resolution, num_classes or 1000, bool(se))
+    return ResolvedStructure(blocks, format_structure(blocks), resolution, _classes(num_classes), bool(se))
+
+
+def _classes(num_classes: int | None) -> int:
+    if num_classes is None:
+        return 1000
+    if num_classes < 1:
+        raise StructureError(f"num_classes must be positive, got {num_classes}")
+    return num_classes
 
 
 class ZenNet(nn.Module):

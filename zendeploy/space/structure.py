@@ -97,8 +97,7 @@ def parse_structure(text: str) -> tuple[BlockSpec, ...]:
         where = f"block {index} (character {pos + 1})"
         m = _NAME.match(text, pos)
         if not m:
-            snippet = text[pos:pos + 20].strip()
-            raise StructureError(f"{where}: expected a block name, found '{snippet}'")
+            raise StructureError(f"{where}: expected a block name, found '{_show(text[pos:pos + 20])}'")
         name = m.group(1)
         pos = m.end()
         if pos >= n or text[pos] != "(":
@@ -117,7 +116,7 @@ def parse_structure(text: str) -> tuple[BlockSpec, ...]:
         for raw in inner.split(","):
             im = _INT.fullmatch(raw)
             if not im:
-                shown = raw.strip() or "<empty>"
+                shown = _show(raw) or "<empty>"
                 raise StructureError(f"{where}: {name} argument '{shown}' is not a non-negative integer")
             args.append(int(im.group(1)))
         blocks.append(_from_args(btype, args, position=index))
@@ -175,6 +174,11 @@ def total_stride(blocks: Sequence[BlockSpec]) -> int:
 def num_layers(blocks: Sequence[BlockSpec]) -> int:
     """The official 'layers' of a structure: the sum of sub_layers."""
     return sum(b.sub_layers for b in blocks)
+
+
+def _show(text: str) -> str:
+    """User text for a one-line message: whitespace runs (newlines included) collapsed to one space."""
+    return " ".join(text.split())
 
 
 def _lookup(name: str, position: int | None) -> BlockType:

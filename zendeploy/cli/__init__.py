@@ -1,0 +1,1 @@
+"""The ``zendeploy`` command line: a thin layer over the library (one module per command group)."""

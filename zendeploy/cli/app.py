@@ -1,0 +1,48 @@
+"""Root typer app. Each command group lives in its own module exposing ``register(app)``."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="zendeploy",
+    help="Hardware-aware zero-shot NAS: profile latency tables, search ZenNets under budgets, export and verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules, registered in pipeline order (space -> latency -> search -> export). A module that is not there
+# yet is skipped, so the CLI works while parts are added.
+COMMAND_MODULES = ["space", "score", "latency", "search", "export", "demo"]
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+):
+    if version:
+        from .. import __version__
+
+        typer.echo(f"zendeploy {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"{__package__}.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"{__package__}.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,70 @@
+"""What every command shares: the structure source options, the console, error handling, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import StructureError, ZenDeployError
+
+console = Console()
+err_console = Console(stderr=True)
+
+StructArg = Annotated[
+    Optional[str],
+    typer.Argument(help="Structure string in the official ZenNAS format, e.g. 'SuperConvK3BNRELU(3,8,2,1)...'.",
+                   show_default=False),
+]
+ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="A ZenNet from the zoo (see `zendeploy zoo`).")]
+RunOpt = Annotated[Optional[Path], typer.Option("--run", help="A search run folder: uses its best_structure.txt.")]
+ResOpt = Annotated[Optional[int], typer.Option("--res", help="Input resolution (default: the zoo entry's).", min=1)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def structure_source(structure: str | None, zoo: str | None, run: Path | None = None) -> str:
+    """Exactly one of STRUCT, --zoo NAME, --run DIR; returns a structure string or zoo name for ``builder.resolve``."""
+    given = [x for x in (structure, zoo, run) if x is not None]
+    if len(given) != 1:
+        raise StructureError("give exactly one of: a structure string, --zoo NAME, --run DIR")
+    if zoo is not None:
+        from ..zoo import get_zoo
+
+        get_zoo(zoo)
+        return zoo
+    if run is not None:
+        path = Path(run) / "best_structure.txt"
+        if not path.is_file():
+            raise StructureError(f"run folder '{run}' has no best_structure.txt")
+        return path.read_text().strip()
+    return structure.strip()
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def run_command(fn: Callable[[], Any]) -> Any:
+    """Run a command body: a ZenDeployError becomes one line on stderr and exit code 1 (traceback with
+    ZENDEPLOY_DEBUG=1)."""
+    try:
+        return fn()
+    except ZenDeployError as exc:
+        if os.environ.get("ZENDEPLOY_DEBUG"):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
