@@ -1,0 +1,249 @@
+"""`zendeploy profile` and `zendeploy latency predict|validate|tables`."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .common import JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, structure_source
+
+latency_app = typer.Typer(help="Predict latency from a table, validate a table, list tables.", no_args_is_help=True)
+
+TableOpt = Annotated[Path, typer.Option("--table", "-t", help="Latency table (JSON) written by `zendeploy profile`.")]
+
+
+@contextmanager
+def phase_progress(enabled: bool = True):
+    """A rich progress bar fed by (phase, done, total) callbacks; one task per phase, with ETA."""
+    if not enabled:
+        yield lambda *a: None
+        return
+    with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+def default_table_path(device: str, backend: str, precision: str, batch: int, space: str, res: int) -> Path:
+    return Path("latency_tables") / f"{device}-{backend}-{precision}-b{batch}-{Path(space).stem}-r{res}.json"
+
+
+def profile_cmd(
+    device: Annotated[str, typer.Option(help="Target: cpu (ONNX Runtime), tflite-cpu (LiteRT), t4 (TensorRT), "
+                                             "pixel (phone over adb).")] = "cpu",
+    space: Annotated[str, typer.Option(help="Search space: resnet, mobilenet or a YAML/JSON space file.")] = "resnet",
+    res: Annotated[int, typer.Option("--res", help="Input resolution.", min=8)] = 32,
+    dataset: Annotated[Optional[str], typer.Option(help="Initial structure of the space: cifar or imagenet "
+                                                        "(default: by resolution).")] = None,
+    num_classes: Annotated[Optional[int], typer.Option(help="Classifier size (default: the dataset's).")] = None,
+    batch: Annotated[int, typer.Option(help="Batch size the table is measured at.", min=1)] = 1,
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (fp16/int8: t4, pixel).")] = "fp32",
+    threads: Annotated[int, typer.Option(help="CPU threads of the runtime (cpu, tflite-cpu, pixel).", min=1)] = 1,
+    grid_networks: Annotated[int, typer.Option(help="Random networks whose units form the measured grid.",
+                                               min=1)] = 40,
+    calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for the calibration.",
+                                                      min=0)] = 12,
+    max_macs: Annotated[Optional[str], typer.Option(help="Largest network to sample, e.g. 60M (default: 4x the "
+                                                         "initial structure).")] = None,
+    passes: Annotated[int, typer.Option(help="Shuffled timing passes per unit (min of pass medians).", min=1)] = 3,
+    serial: Annotated[Optional[str], typer.Option(help="adb serial of the phone (pixel).")] = None,
+    delegate: Annotated[str, typer.Option(help="pixel: cpu or gpu delegate.")] = "cpu",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Table path (default: "
+                                                   "latency_tables/<device>-<backend>-<precision>-b<B>-<space>-r<R>.json)")] = None,
+    keep_work: Annotated[bool, typer.Option(help="Keep converted unit files after success.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the timing order.")] = 0,
+):
+    """Measure a latency table for a search space on a device (resumes an interrupted run)."""
+
+    def body():
+        from ..latency.backends import make_backend
+        from ..latency.profile import ProfileSettings, plan_profile, profile_table
+        from ..latency.sampling import CALIBRATION_SEED, GRID_SEED, sample_networks
+        from ..latency.schema import SpaceInfo
+        from ..search.budgets import parse_count
+        from ..search.spaces import load_space
+        from ..cost import network_cost
+
+        backend = make_backend(device, batch=batch, threads=threads, precision=precision, serial=serial,
+                               delegate=delegate)
+        sp = load_space(space)
+        ds = sp.dataset_for(res, dataset)
+        sp.check_resolution(ds, res)
+        classes = num_classes or sp.default_num_classes(ds)
+        cap = parse_count(max_macs) if max_macs else 4 * network_cost(sp.initial_blocks(ds), res,
+                                                                       num_classes=classes).macs
+        grid = sample_networks(sp, ds, grid_networks, resolution=res, seed=GRID_SEED, max_macs=cap,
+                               num_classes=classes)
+        cal = sample_networks(sp, ds, calibration_networks, resolution=res, seed=CALIBRATION_SEED, max_macs=cap,
+                              num_classes=classes) if calibration_networks else []
+        plan = plan_profile(grid, cal, res, num_classes=classes, se=sp.se)
+        out = output or default_table_path(device, backend.backend, precision, batch, sp.name, res)
+        info = SpaceInfo(name=sp.name, resolution=res, num_classes=classes, dataset=ds, max_macs=float(cap),
+                         description=sp.description, definition={} if sp.source == "builtin" else sp.to_dict())
+        console.print(f"profiling {len(plan.units)} units + {len(plan.networks)} networks on {device} "
+                      f"({backend.backend}), {passes} passes -> {out}")
+        with phase_progress() as progress:
+            table = profile_table(backend, plan, out, space=info, settings=ProfileSettings(passes=passes, seed=seed),
+                                  progress=progress, keep_work=keep_work)
+        _print_table_summary(table, out)
+        console.print(f"next: zendeploy latency validate --table {out} --samples 30")
+
+    run_command(body)
+
+
+def _print_table_summary(table, path) -> None:
+    p = table.provenance
+    console.print(f"[bold]{path}[/]: {len(table.entries)} measured units, device {p.device} ({p.device_name}), "
+                  f"{p.backend_version}, {p.precision}, batch {p.batch}, threads {p.threads}")
+    for m in table.unit_models:
+        console.print(f"  unit model {m.family:<10} fitted on {m.fitted_on:>4} units, cross-validated error "
+                      f"{m.cv_rel_error * 100:.1f}% (p90 {m.cv_rel_p90 * 100:.1f}%)")
+    c = table.calibration
+    if c:
+        console.print(f"  calibration on {c.fitted_on} networks: y = {c.a_ms:.4f} ms + {c.b:.4f} * sum + "
+                      f"{c.c_ms:.5f} ms * units; MAPE {c.mape_raw:.1f}% raw -> {c.mape_calibrated:.1f}% calibrated")
+    if p.drift.get("spread_pct") is not None:
+        console.print(f"  reference unit drift over the run: {p.drift['spread_pct']:.1f}% (max/min - 1)")
+
+
+@latency_app.command("predict")
+def predict_cmd(
+    structure: StructArg = None,
+    zoo: ZooOpt = None,
+    run: RunOpt = None,
+    table: TableOpt = ...,
+    res: ResOpt = None,
+    strict: Annotated[bool, typer.Option(help="Refuse units outside the measured range instead of extrapolating.")] = False,
+    units: Annotated[bool, typer.Option("--units", help="Show every unit's prediction.")] = False,
+    as_json: JsonOpt = False,
+):
+    """Predicted latency of a structure from a table, with a 95% interval and the measured share."""
+
+    def body():
+        from ..builder import resolve
+        from ..latency import load_predictor
+
+        predictor = load_predictor(table)
+        r = resolve(structure_source(structure, zoo, run), resolution=res)
+        resolution = r.resolution or predictor.resolution
+        if resolution != predictor.resolution:
+            console.print(f"[yellow]warning:[/] the table was measured for resolution {predictor.resolution}; "
+                          f"predicting at {resolution}")
+        pred = predictor.predict(r.blocks, resolution, se=r.se, strict=strict)
+        if as_json:
+            print_json(dict(pred.to_dict(with_units=units), structure=r.structure, resolution=resolution,
+                            table=str(table)))
+            return
+        cal = "calibrated" if pred.calibrated else "sum of units (table has no calibration)"
+        console.print(f"latency {pred.latency_ms:.4f} ms  (95% interval {pred.low_ms:.4f} .. {pred.high_ms:.4f} ms, "
+                      f"{cal}) per batch of {pred.batch} on {pred.device} ({pred.backend}, {pred.precision})")
+        console.print(f"units: {pred.n_units} ({pred.measured_units} measured, {pred.interpolated_units} "
+                      f"interpolated, {pred.extrapolated_units} extrapolated); {pred.measured_share * 100:.0f}% of the "
+                      f"raw sum {pred.raw_sum_ms:.4f} ms comes from measured entries")
+        if units:
+            t = Table("unit key", "ms", "sigma ms", "origin")
+            for u in pred.units:
+                t.add_row(u.key, f"{u.latency_ms:.4f}", f"{u.sigma_ms:.4f}", u.origin)
+            console.print(t)
+
+    run_command(body)
+
+
+@latency_app.command("validate")
+def validate_cmd(
+    table: TableOpt = ...,
+    samples: Annotated[int, typer.Option(help="Held-out random networks to measure end to end.", min=3)] = 30,
+    passes: Annotated[int, typer.Option(help="Shuffled timing passes per network.", min=1)] = 3,
+    plot: Annotated[Optional[Path], typer.Option(help="Scatter plot PNG (default: next to the table).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Report JSON (default: next to the "
+                                                                          "table).")] = None,
+    as_json: JsonOpt = False,
+):
+    """Measure held-out networks end to end and report the table's accuracy (raw and calibrated)."""
+
+    def body():
+        from ..latency.validate import save_report, validate_table
+
+        stem = table.with_suffix("")
+        with phase_progress(not as_json) as progress:
+            report = validate_table(table, samples=samples, passes=passes,
+                                    plot_path=plot or Path(f"{stem}.validation.png"), progress=progress)
+        out = save_report(report, output or Path(f"{stem}.validation.json"))
+        if as_json:
+            print_json(report.to_dict())
+            return
+        print_accuracy_table(report)
+        console.print(f"report {out}; plot {report.plot}")
+
+    run_command(body)
+
+
+def print_accuracy_table(report) -> None:
+    t = Table(title=f"{report.device} ({report.backend}): {report.samples} held-out networks, budget = median "
+                    f"measured latency")
+    for col in ("prediction", "MAPE %", "within 5%", "within 10%", "max err %", "bias %", "Kendall tau",
+                "budget violations"):
+        t.add_column(col, justify="right")
+    for name, acc in (("sum of units", report.raw), ("calibrated", report.calibrated)):
+        if acc is None:
+            continue
+        t.add_row(name, f"{acc.mape_pct:.2f}", f"{acc.within_5_pct:.0f}%", f"{acc.within_10_pct:.0f}%",
+                  f"{acc.max_abs_error_pct:.1f}", f"{acc.mean_error_pct:+.2f}", f"{acc.kendall_tau:.3f}",
+                  f"{acc.violation_rate_pct:.1f}% of {acc.predicted_under_budget}")
+    console.print(t)
+
+
+@latency_app.command("tables")
+def tables_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder of tables.")] = Path("latency_tables"),
+    as_json: JsonOpt = False,
+):
+    """List latency tables with their provenance."""
+
+    def body():
+        from ..errors import LatencyTableError
+        from ..latency.schema import load_table
+
+        rows = []
+        for path in sorted(folder.glob("*.json")):
+            if path.name.endswith((".validation.json",)):
+                continue
+            try:
+                t = load_table(path)
+            except LatencyTableError as exc:
+                rows.append({"path": str(path), "error": str(exc)})
+                continue
+            p = t.provenance
+            rows.append({"path": str(path), "device": p.device, "device_name": p.device_name, "backend": p.backend,
+                         "backend_version": p.backend_version, "precision": p.precision, "batch": p.batch,
+                         "space": t.space.name, "resolution": t.space.resolution, "entries": len(t.entries),
+                         "calibrated": t.calibration is not None, "date": p.date})
+        if as_json:
+            print_json(rows)
+            return
+        tab = Table("table", "device", "backend", "precision", "batch", "space", "res", "units", "date")
+        for r in rows:
+            if "error" in r:
+                tab.add_row(r["path"], "[red]invalid[/]", r["error"], "", "", "", "", "", "")
+            else:
+                tab.add_row(r["path"], f"{r['device']} ({r['device_name']})", r["backend_version"], r["precision"],
+                            str(r["batch"]), r["space"], str(r["resolution"]), str(r["entries"]), r["date"])
+        console.print(tab)
+
+    run_command(body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile_cmd)
+    app.add_typer(latency_app, name="latency")

@@ -1,0 +1,95 @@
+"""Whole-network calibration and accuracy metrics.
+
+Summing isolated units misses what happens across unit boundaries (per-call overhead, fusion, cache effects): on ONNX
+Runtime CPU the sum over-predicts by a few percent, more on small networks. A small affine model
+``y = a + b * sum_of_units + c * n_units`` fitted on K networks measured end to end removes that bias. It is fitted
+to minimise *relative* error (the metric we report), with a light ridge penalty pulling ``b`` towards 1 and ``a, c``
+towards 0, so a handful of networks cannot produce a wild correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .schema import Calibration
+
+
+def fit_calibration(sums_ms: Sequence[float], n_units: Sequence[int], measured_ms: Sequence[float],
+                    structures: Sequence[str] = (), ridge: float = 1e-3) -> Calibration:
+    s = np.asarray(sums_ms, dtype=float)
+    n = np.asarray(n_units, dtype=float)
+    y = np.asarray(measured_ms, dtype=float)
+    if len(y) < 3:
+        raise ValueError("calibration needs at least 3 networks measured end to end")
+    # Relative least squares: rows divided by y; unknowns (a, b, c); prior b = 1, a = c = 0.
+    X = np.stack([np.ones_like(s), s, n], axis=1) / y[:, None]
+    t = np.ones_like(y)
+    lam = ridge * len(y)
+    A = X.T @ X + lam * np.eye(3)
+    rhs = X.T @ t + lam * np.array([0.0, 1.0, 0.0])
+    a, b, c = np.linalg.solve(A, rhs)
+    pred = a + b * s + c * n
+    rel_cal = (pred - y) / y
+    rel_raw = (s - y) / y
+    return Calibration(a_ms=float(a), b=float(b), c_ms=float(c), fitted_on=len(y),
+                       rel_std=float(np.std(rel_cal)), mape_raw=float(np.mean(np.abs(rel_raw)) * 100),
+                       mape_calibrated=float(np.mean(np.abs(rel_cal)) * 100), structures=list(structures),
+                       measured_ms=[float(v) for v in y])
+
+
+def apply_calibration(cal: Calibration | None, sum_ms: float, n_units: int) -> float:
+    if cal is None:
+        return sum_ms
+    return max(cal.a_ms + cal.b * sum_ms + cal.c_ms * n_units, 1e-6)
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b (ties handled), O(n^2): fine for the tens of networks a validation measures."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    conc = disc = tx = ty = 0
+    for i in range(n):
+        dx = np.sign(x[i + 1:] - x[i])
+        dy = np.sign(y[i + 1:] - y[i])
+        prod = dx * dy
+        conc += int(np.sum(prod > 0))
+        disc += int(np.sum(prod < 0))
+        tx += int(np.sum((dx == 0) & (dy != 0)))
+        ty += int(np.sum((dy == 0) & (dx != 0)))
+    denom = np.sqrt((conc + disc + tx) * (conc + disc + ty))
+    return float((conc - disc) / denom) if denom else float("nan")
+
+
+@dataclass
+class AccuracyReport:
+    n: int
+    mape_pct: float
+    within_5_pct: float  # share of networks with |error| <= 5 %, in percent
+    within_10_pct: float
+    max_abs_error_pct: float
+    mean_error_pct: float  # signed: bias
+    kendall_tau: float
+    budget_ms: float  # the median measured latency, used as the budget
+    violation_rate_pct: float  # of the networks predicted under the budget, the share that measure over it
+    predicted_under_budget: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def accuracy(predicted: Sequence[float], measured: Sequence[float], budget_ms: float | None = None) -> AccuracyReport:
+    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    err = (p - m) / m * 100
+    budget = float(np.median(m)) if budget_ms is None else float(budget_ms)
+    under = p <= budget
+    violations = int(np.sum(under & (m > budget)))
+    return AccuracyReport(
+        n=len(m), mape_pct=float(np.mean(np.abs(err))), within_5_pct=float(np.mean(np.abs(err) <= 5) * 100),
+        within_10_pct=float(np.mean(np.abs(err) <= 10) * 100), max_abs_error_pct=float(np.max(np.abs(err))),
+        mean_error_pct=float(np.mean(err)), kendall_tau=kendall_tau(p, m), budget_ms=budget,
+        violation_rate_pct=float(violations / max(int(np.sum(under)), 1) * 100),
+        predicted_under_budget=int(np.sum(under)),
+    )

@@ -1,0 +1,154 @@
+"""Unit keys, unit features and the per-family least-squares latency model (interpolation over the measured grid).
+
+No search space can be measured exhaustively (free channel widths: ~150k first-of-block units for one CIFAR space at
+one resolution). A table therefore measures a grid of units and fits, per unit family, a linear model with
+non-negative coefficients on work features: MACs split by conv shape and kernel (a 7x7 depthwise MAC does not cost what
+a 1x1 MAC costs), activation elements read and written, and per-call constants for the shortcut and SE variants. The
+fit minimises *relative* error (rows weighted by 1 / latency). Its cross-validated relative error becomes the error
+bar of every unit predicted from it (measured units carry their own spread).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..space.units import BASIC, BOTTLENECK, CONV, HEAD, IDENTITY, INVERTED, PROJ, Unit, se_channels
+from .schema import Entry, UnitFields, UnitModel
+
+KERNELS = (1, 3, 5, 7)
+
+
+def unit_key(unit: Unit, resolution: int) -> str:
+    """Everything that changes a unit's latency within one table (batch, precision, layout are table-level)."""
+    return (f"{unit.kind}|i{unit.in_channels}|o{unit.out_channels}|m{unit.mid_channels}|k{unit.kernel}"
+            f"|k{unit.kernel2 or unit.kernel}|s{unit.stride}|r{resolution}|se{int(unit.se)}|{unit.shortcut}")
+
+
+def unit_fields(unit: Unit, resolution: int) -> UnitFields:
+    return UnitFields(kind=unit.kind, in_channels=unit.in_channels, out_channels=unit.out_channels,
+                      mid_channels=unit.mid_channels, kernel=unit.kernel, kernel2=unit.kernel2, stride=unit.stride,
+                      se=unit.se, shortcut=unit.shortcut, resolution=resolution)
+
+
+def fields_unit(f: UnitFields) -> tuple[Unit, int]:
+    return Unit(f.kind, f.in_channels, f.out_channels, f.mid_channels, f.kernel, f.stride, f.kernel2, f.se,
+                f.shortcut), f.resolution
+
+
+def _feature_names(family: str) -> list[str]:
+    common = ["const", "act_in", "act_out"]
+    if family == HEAD:
+        return common + ["macs_linear"]
+    if family == CONV:
+        return common + [f"macs_k{k}" for k in KERNELS]
+    names = common + ["const_proj", "const_identity", "const_se", "act_mid", "macs_proj", "se_elems"]
+    if family == BASIC:
+        names += [f"macs_k{k}" for k in KERNELS if k > 1]
+    elif family == BOTTLENECK:
+        names += ["macs_1x1"] + [f"macs_k{k}" for k in KERNELS if k > 1]
+    elif family == INVERTED:
+        names += ["macs_1x1"] + [f"macs_dw{k}" for k in KERNELS if k > 1]
+    return names
+
+
+FEATURES = {f: _feature_names(f) for f in (CONV, BASIC, BOTTLENECK, INVERTED, HEAD)}
+
+
+def unit_features(unit: Unit, resolution: int) -> dict[str, float]:
+    """Work features of a unit at an input resolution (MACs in millions, activations in millions of elements)."""
+    r = resolution
+    ro = -(-r // unit.stride) if unit.kind != HEAD else 1
+    f: dict[str, float] = {"const": 1.0, "act_in": unit.in_channels * r * r / 1e6,
+                           "act_out": unit.out_channels * ro * ro / 1e6}
+    if unit.kind == HEAD:
+        f["macs_linear"] = unit.in_channels * unit.out_channels / 1e6
+        return f
+    if unit.kind == CONV:
+        f[f"macs_k{unit.kernel}"] = unit.in_channels * unit.out_channels * unit.kernel ** 2 * ro * ro / 1e6
+        return f
+    m = unit.mid_channels
+    f["const_proj"] = 1.0 if unit.shortcut == PROJ else 0.0
+    f["const_identity"] = 1.0 if unit.shortcut == IDENTITY else 0.0
+    f["const_se"] = 1.0 if unit.se else 0.0
+    f["macs_proj"] = unit.in_channels * unit.out_channels * ro * ro / 1e6 if unit.shortcut == PROJ else 0.0
+    f["se_elems"] = (m * ro * ro + 2 * m * se_channels(m)) / 1e6 if unit.se else 0.0
+    if unit.kind == BASIC:
+        f["act_mid"] = m * ro * ro / 1e6
+        k1, k2 = unit.kernel, unit.kernel2 or unit.kernel
+        f[f"macs_k{k1}"] = f.get(f"macs_k{k1}", 0.0) + unit.in_channels * m * k1 * k1 * ro * ro / 1e6
+        f[f"macs_k{k2}"] = f.get(f"macs_k{k2}", 0.0) + m * unit.out_channels * k2 * k2 * ro * ro / 1e6
+    elif unit.kind == BOTTLENECK:
+        f["act_mid"] = m * (r * r + 2 * ro * ro) / 1e6
+        f["macs_1x1"] = (unit.in_channels * m * r * r + m * unit.out_channels * ro * ro) / 1e6
+        f[f"macs_k{unit.kernel}"] = m * m * unit.kernel ** 2 * ro * ro / 1e6
+    elif unit.kind == INVERTED:
+        f["act_mid"] = m * (r * r + 2 * ro * ro) / 1e6
+        f["macs_1x1"] = (unit.in_channels * m * r * r + m * unit.out_channels * ro * ro) / 1e6
+        f[f"macs_dw{unit.kernel}"] = m * unit.kernel ** 2 * ro * ro / 1e6
+    return f
+
+
+def feature_vector(unit: Unit, resolution: int) -> np.ndarray:
+    f = unit_features(unit, resolution)
+    return np.array([f.get(name, 0.0) for name in FEATURES[unit.kind]], dtype=np.float64)
+
+
+def _nnls_relative(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative least squares minimising relative error: rows scaled by 1/y, columns normalised."""
+    from scipy.optimize import nnls
+
+    Xw = X / y[:, None]
+    scale = np.linalg.norm(Xw, axis=0)
+    scale[scale == 0] = 1.0
+    coef, _ = nnls(Xw / scale, np.ones_like(y), maxiter=50 * X.shape[1])
+    return coef / scale
+
+
+def fit_family(family: str, entries: Sequence[Entry], folds: int = 5, seed: int = 0) -> UnitModel | None:
+    """Fit one family's model on its measured entries; None when there are too few of them."""
+    rows = [e for e in entries if e.unit.kind == family]
+    if len(rows) < 2:
+        return None
+    X = np.stack([feature_vector(*fields_unit(e.unit)) for e in rows])
+    y = np.array([e.latency_ms for e in rows])
+    coef = _nnls_relative(X, y)
+    # k-fold cross-validated relative error: the error bar of units predicted (not measured) from this model.
+    rel = []
+    if len(rows) >= 2 * folds:
+        order = np.random.default_rng(seed).permutation(len(rows))
+        for k in range(folds):
+            test = order[k::folds]
+            train = np.setdiff1d(order, test)
+            c = _nnls_relative(X[train], y[train])
+            rel.extend(np.abs(X[test] @ c - y[test]) / y[test])
+    else:  # leave-one-out for small families
+        for i in range(len(rows)):
+            train = np.arange(len(rows)) != i
+            c = _nnls_relative(X[train], y[train])
+            rel.append(abs(float(X[i] @ c) - y[i]) / y[i])
+    rel = np.asarray(rel)
+    return UnitModel(family=family, features=FEATURES[family], coefficients=[float(c) for c in coef],
+                     fitted_on=len(rows), cv_rel_error=float(rel.mean()), cv_rel_p90=float(np.percentile(rel, 90)))
+
+
+def fit_unit_models(entries: Sequence[Entry]) -> list[UnitModel]:
+    models = []
+    for family in (CONV, BASIC, BOTTLENECK, INVERTED, HEAD):
+        m = fit_family(family, entries)
+        if m is not None:
+            models.append(m)
+    return models
+
+
+def model_predict(model: UnitModel, unit: Unit, resolution: int) -> float:
+    f = unit_features(unit, resolution)
+    value = sum(c * f.get(name, 0.0) for name, c in zip(model.features, model.coefficients))
+    return max(value, 1e-6)
+
+
+def relative_sigma(rel_mean_abs_error: float) -> float:
+    """Turn a mean absolute relative error into a standard deviation (normal errors: E|x| = sigma * sqrt(2/pi))."""
+    return rel_mean_abs_error * math.sqrt(math.pi / 2)

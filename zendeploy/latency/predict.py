@@ -1,0 +1,178 @@
+"""Predict a network's latency from a table: units -> measured entry or interpolation -> sum -> calibration.
+
+Every unit of the network is looked up by its key. A measured unit uses its measured latency (error bar: its spread
+across passes). A unit that was not measured is *interpolated*: the family model (``latency/model.py``) predicts it,
+and the model's residuals at the nearest measured units of the same signature (kind, kernels, stride, resolution, SE,
+shortcut) correct that prediction, weighted by inverse distance in log-channel space. Its error bar is the model's
+cross-validated relative error. A unit outside the channel or resolution range the family was measured over is an
+*extrapolation*: allowed (and counted in the result) unless ``strict=True``, with its error bar doubled. A family the
+table never measured is an error, never a silent 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import LatencyTableError
+from ..space.structure import BlockSpec
+from ..space.units import Unit, network_units
+from .calibrate import apply_calibration
+from .model import fields_unit, model_predict, relative_sigma, unit_key
+from .schema import LatencyTable, load_table
+
+Z_95 = 1.96
+
+
+@dataclass
+class UnitPrediction:
+    key: str
+    latency_ms: float
+    sigma_ms: float
+    origin: str  # measured | interpolated | extrapolated
+
+
+@dataclass
+class LatencyPrediction:
+    latency_ms: float  # calibrated when the table has a calibration, else the raw sum
+    sigma_ms: float
+    low_ms: float  # latency_ms -/+ 1.96 sigma (95 % interval under normal errors)
+    high_ms: float
+    raw_sum_ms: float
+    calibrated: bool
+    n_units: int
+    measured_units: int
+    interpolated_units: int
+    extrapolated_units: int
+    measured_share: float  # share of the raw sum that comes from measured entries
+    device: str
+    backend: str
+    batch: int
+    precision: str
+    units: list[UnitPrediction] = field(default_factory=list, repr=False)
+
+    def to_dict(self, with_units: bool = False) -> dict:
+        d = asdict(self)
+        if not with_units:
+            d.pop("units")
+        return d
+
+
+def _signature(u: Unit, res: int) -> tuple:
+    return (u.kind, u.kernel, u.kernel2 or u.kernel, u.stride, res, u.se, u.shortcut)
+
+
+def _log_channels(u: Unit) -> np.ndarray:
+    return np.log2([u.in_channels, u.mid_channels, u.out_channels])
+
+
+class LatencyPredictor:
+    """Predictions from one latency table. Cheap: microseconds per unit, cached per unit key."""
+
+    def __init__(self, table: LatencyTable, *, neighbours: int = 3):
+        self.table = table
+        p = table.provenance
+        self.device, self.backend, self.batch, self.precision = p.device, p.backend, p.batch, p.precision
+        self.neighbours = neighbours
+        self._entries = table.entry_map()
+        self._models = {m.family: m for m in table.unit_models}
+        self._by_signature: dict[tuple, list[tuple[np.ndarray, float]]] = {}
+        self._ranges: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        per_family: dict[str, list[np.ndarray]] = {}
+        for e in table.entries:
+            u, r = fields_unit(e.unit)
+            model = self._models.get(u.kind)
+            if model is not None:
+                ratio = e.latency_ms / model_predict(model, u, r)
+                self._by_signature.setdefault(_signature(u, r), []).append((_log_channels(u), math.log(ratio)))
+            per_family.setdefault(u.kind, []).append(np.array([u.in_channels, u.mid_channels, u.out_channels, r]))
+        for fam, rows in per_family.items():
+            a = np.stack(rows)
+            self._ranges[fam] = (a.min(axis=0), a.max(axis=0))
+        self._cache: dict[str, UnitPrediction] = {}
+
+    @property
+    def resolution(self) -> int:
+        return self.table.space.resolution
+
+    def predict_unit(self, unit: Unit, resolution: int, *, strict: bool = False) -> UnitPrediction:
+        key = unit_key(unit, resolution)
+        hit = self._cache.get(key)
+        if hit is not None:
+            if strict and hit.origin == "extrapolated":
+                raise LatencyTableError(f"unit {key} lies outside the range the table measured (strict mode)")
+            return hit
+        entry = self._entries.get(key)
+        if entry is not None:
+            spread = entry.std_ms if len(entry.pass_medians_ms) < 2 else float(np.std(entry.pass_medians_ms))
+            pred = UnitPrediction(key, entry.latency_ms, max(spread, 0.01 * entry.latency_ms), "measured")
+        else:
+            model = self._models.get(unit.kind)
+            if model is None:
+                raise LatencyTableError(
+                    f"table {self.device}/{self.backend} has no measurements for '{unit.kind}' units (needed for "
+                    f"{key}); profile a table for a search space that contains them")
+            base = model_predict(model, unit, resolution)
+            neighbours = self._by_signature.get(_signature(unit, resolution), [])
+            if neighbours:
+                here = _log_channels(unit)
+                dist = np.array([np.linalg.norm(here - c) for c, _ in neighbours])
+                order = np.argsort(dist)[: self.neighbours]
+                w = 1.0 / (dist[order] + 0.25)
+                log_ratio = float(np.sum(w * np.array([neighbours[i][1] for i in order])) / np.sum(w))
+                base *= math.exp(log_ratio)
+            sigma_rel = relative_sigma(model.cv_rel_error)
+            lo, hi = self._ranges[unit.kind]
+            v = np.array([unit.in_channels, unit.mid_channels, unit.out_channels, resolution])
+            origin = "interpolated"
+            if np.any(v < lo) or np.any(v > hi):
+                origin = "extrapolated"
+                sigma_rel *= 2
+                if strict:
+                    raise LatencyTableError(f"unit {key} lies outside the range the table measured "
+                                            f"(channels/resolution {v.tolist()} vs {lo.tolist()}..{hi.tolist()})")
+            pred = UnitPrediction(key, base, base * sigma_rel, origin)
+        self._cache[key] = pred
+        return pred
+
+    def predict(self, blocks: Sequence[BlockSpec], resolution: int | None = None, *, se: bool = False,
+                num_classes: int | None = None, strict: bool = False) -> LatencyPrediction:
+        res = resolution or self.resolution
+        classes = num_classes or self.table.space.num_classes
+        placed = network_units(blocks, res, se=se, residual=True, num_classes=classes)
+        units = [self.predict_unit(p.unit, p.resolution, strict=strict) for p in placed]
+        raw = sum(u.latency_ms for u in units)
+        measured = sum(u.latency_ms for u in units if u.origin == "measured")
+        cal = self.table.calibration
+        y = apply_calibration(cal, raw, len(units))
+        scale = (y / raw) if raw > 0 else 1.0
+        var_units = sum((u.sigma_ms * scale) ** 2 for u in units)
+        var_cal = (cal.rel_std * y) ** 2 if cal is not None else 0.0
+        sigma = math.sqrt(var_units + var_cal)
+        return LatencyPrediction(
+            latency_ms=y, sigma_ms=sigma, low_ms=max(y - Z_95 * sigma, 0.0), high_ms=y + Z_95 * sigma,
+            raw_sum_ms=raw, calibrated=cal is not None, n_units=len(units),
+            measured_units=sum(u.origin == "measured" for u in units),
+            interpolated_units=sum(u.origin == "interpolated" for u in units),
+            extrapolated_units=sum(u.origin == "extrapolated" for u in units),
+            measured_share=measured / raw if raw > 0 else 0.0,
+            device=self.device, backend=self.backend, batch=self.batch, precision=self.precision, units=units,
+        )
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> LatencyPredictor:
+    return LatencyPredictor(load_table(path))
+
+
+def load_predictor(path: str | Path) -> LatencyPredictor:
+    """A predictor for the table at ``path`` (validated on load; cached while the file is unchanged)."""
+    p = Path(path)
+    if not p.is_file():
+        raise LatencyTableError(f"latency table '{p}' does not exist")
+    return _load_cached(str(p.resolve()), p.stat().st_mtime)

@@ -1,0 +1,294 @@
+"""Build a latency table: plan units, convert them, time them in shuffled passes, fit, calibrate, write.
+
+Method (facts in ``shared/LATENCY_NOTES.md``: single timings on a shared 2-core host spread by 15-20 %):
+
+1. Plan: the units of ``grid_networks`` (networks sampled from the search space, so unit shapes follow the space's
+   stage and resolution schedule) plus, per unit signature, its smallest and widest variant (so the fitted model
+   interpolates rather than extrapolates), de-duplicated by key.
+2. Convert every unit (and every calibration network) with the export path of the target (ONNX, TFLite).
+3. Time: ``passes`` passes over all units, each in a freshly shuffled order; per pass and unit: warm-up runs, then
+   timed runs until both a minimum count and a minimum total time are reached; the pass median is kept. A unit's
+   ``latency_ms`` is the minimum of its pass medians (a low statistic over passes spread in time is what resists
+   noise). A fixed reference unit is re-timed every ``reference_every`` units to record clock or load drift.
+4. Fit the per-family unit models (``latency/model.py``) on the measured entries.
+5. Calibrate: time the calibration networks end to end the same way, predict them from the table (as a search
+   would), and fit ``y = a + b * sum + c * n_units``.
+
+Every timing is appended to ``<table>.partial.jsonl`` (fsync'd) as it is made; converted files live in
+``<table>.work/``. A killed run resumes where it stopped: converted files are reused and finished (unit, pass)
+timings are not repeated. The table is written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .. import __version__
+from ..builder import ZenNet
+from ..errors import LatencyTableError
+from ..space.blocks import build_unit
+from ..space.structure import BlockSpec, format_structure
+from ..space.units import HEAD, Unit, network_units
+from .backends import Backend, TimingSettings
+from .calibrate import fit_calibration
+from .model import fields_unit, fit_unit_models, unit_fields, unit_key
+from .predict import LatencyPredictor
+from .schema import (
+    Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo, atomic_write_text, save_table,
+)
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class ProfilePlan:
+    units: dict[str, tuple[Unit, int]]  # key -> (unit, input resolution)
+    networks: list[tuple[BlockSpec, ...]]  # calibration networks
+    reference_key: str
+
+
+@dataclass
+class ProfileSettings:
+    passes: int = 3
+    timing: TimingSettings = field(default_factory=TimingSettings)
+    reference_every: int = 50
+    seed: int = 0
+
+
+def _channel_corners(units: dict[str, tuple[Unit, int]]) -> dict[str, tuple[Unit, int]]:
+    """Per signature, the narrowest and the widest variant seen, so the family models cover the whole range."""
+    groups: dict[tuple, list[Unit]] = {}
+    for unit, res in units.values():
+        sig = (unit.kind, unit.kernel, unit.kernel2, unit.stride, res, unit.se, unit.shortcut)
+        groups.setdefault(sig, []).append(unit)
+    extra: dict[str, tuple[Unit, int]] = {}
+    for (kind, *_rest, res, _se, shortcut), members in groups.items():
+        for pick in (min, max):
+            i = pick(u.in_channels for u in members)
+            o = i if shortcut == "identity" else pick(u.out_channels for u in members)
+            m = o if kind == "conv" else (i if kind == HEAD else pick(u.mid_channels for u in members))
+            if kind == HEAD:
+                o = members[0].out_channels
+            u0 = members[0]
+            corner = Unit(kind, i, o, m, u0.kernel, u0.stride, u0.kernel2, u0.se, shortcut)
+            extra[unit_key(corner, res)] = (corner, res)
+    return extra
+
+
+def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_networks: Sequence[Sequence[BlockSpec]],
+                 resolution: int, *, num_classes: int, se: bool = False, corners: bool = True) -> ProfilePlan:
+    units: dict[str, tuple[Unit, int]] = {}
+    for blocks in grid_networks:
+        for p in network_units(blocks, resolution, se=se, residual=True, num_classes=num_classes):
+            units.setdefault(unit_key(p.unit, p.resolution), (p.unit, p.resolution))
+    if corners:
+        for k, v in _channel_corners(units).items():
+            units.setdefault(k, v)
+    if not units:
+        raise LatencyTableError("nothing to profile: no grid networks were given")
+    ref = min(units, key=lambda k: (units[k][0].kind != "conv", k))  # a small, stable unit: the stem conv
+    return ProfilePlan(units, [tuple(b) for b in calibration_networks], ref)
+
+
+def _file_name(key: str, suffix: str) -> str:
+    return hashlib.sha1(key.encode()).hexdigest()[:16] + suffix
+
+
+def _unit_module(unit: Unit) -> "nn.Module":  # noqa: F821
+    return build_unit(unit).eval()
+
+
+def _input_shape(batch: int, channels: int, res: int) -> tuple[int, int, int, int]:
+    return (batch, channels, res, res)
+
+
+class _Journal:
+    """Append-only JSONL log of timings; the resume state."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.done: dict[tuple[str, int], dict] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    self.done[(rec["key"], int(rec["pass"]))] = rec
+                except (json.JSONDecodeError, KeyError, ValueError):
+                    continue  # a line cut by a kill: measured again
+
+    def add(self, rec: dict) -> None:
+        self.done[(rec["key"], int(rec["pass"]))] = rec
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _entry(key: str, unit: Unit, res: int, recs: list[dict], origin: str) -> Entry:
+    meds = [r["stats"]["median_ms"] for r in recs]
+    return Entry(key=key, unit=unit_fields(unit, res), latency_ms=min(meds), median_ms=statistics.median(meds),
+                 p10_ms=statistics.median(r["stats"]["p10_ms"] for r in recs),
+                 p90_ms=statistics.median(r["stats"]["p90_ms"] for r in recs),
+                 std_ms=statistics.median(r["stats"]["std_ms"] for r in recs),
+                 samples=sum(r["stats"]["n"] for r in recs), pass_medians_ms=meds, origin=origin)
+
+
+def profile_table(
+    backend: Backend,
+    plan: ProfilePlan,
+    out_path: str | os.PathLike,
+    *,
+    space: SpaceInfo,
+    settings: ProfileSettings | None = None,
+    progress: Progress | None = None,
+    keep_work: bool = False,
+) -> LatencyTable:
+    """Measure ``plan`` on ``backend`` and write the table to ``out_path`` (resumable; see module docstring)."""
+    settings = settings or ProfileSettings()
+    out = Path(out_path)
+    work = out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    journal = _Journal(out.with_name(out.name + ".partial.jsonl"))
+    meta_path = work / "plan.json"
+    meta = {"device": backend.device, "batch": backend.batch, "threads": backend.threads, "space": space.name,
+            "resolution": space.resolution, "units": sorted(plan.units),
+            "networks": [format_structure(n) for n in plan.networks]}
+    if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
+        raise LatencyTableError(f"'{work}' holds an unfinished run with other settings; delete it (and "
+                                f"{journal.path.name}) to start over, or rerun with the same options to resume")
+    atomic_write_text(meta_path, json.dumps(meta))
+    note = progress or (lambda *a: None)
+    started = dt.datetime.now(dt.timezone.utc)
+
+    # 1. convert (files are reused on resume)
+    items: dict[str, Path] = {}
+    todo = [(k, u, r) for k, (u, r) in sorted(plan.units.items())]
+    nets = {f"net|{format_structure(n)}": n for n in plan.networks}
+    total = len(todo) + len(nets)
+    for i, (key, unit, res) in enumerate(todo):
+        path = work / _file_name(key, backend.suffix)
+        if not path.exists():
+            channels = unit.in_channels
+            backend.convert(_unit_module(unit), _input_shape(backend.batch, channels, res), path)
+        items[key] = path
+        note("convert", i + 1, total)
+    for j, (key, blocks) in enumerate(nets.items()):
+        path = work / _file_name(key, backend.suffix)
+        if not path.exists():
+            model = ZenNet(blocks, num_classes=space.num_classes, se=False).eval()
+            backend.convert(model, _input_shape(backend.batch, blocks[0].in_channels, space.resolution), path)
+        items[key] = path
+        note("convert", len(todo) + j + 1, total)
+
+    # 2. time, in shuffled passes
+    runners: dict[str, Callable] = {}
+    drift: list[float] = []
+
+    def run_of(key: str):
+        if key not in runners:
+            runners[key] = backend.open(items[key])
+        return runners[key]
+
+    keys = list(items)
+    n_jobs = settings.passes * len(keys)
+    done_count = sum(1 for k in keys for p in range(settings.passes) if (k, p) in journal.done)
+    since_ref = 0
+    for p in range(settings.passes):
+        order = keys[:]
+        random.Random(settings.seed * 7919 + p).shuffle(order)
+        for key in order:
+            if (key, p) in journal.done:
+                continue
+            stats = backend.time(run_of(key), settings.timing)
+            journal.add({"key": key, "pass": p, "stats": stats.to_dict()})
+            done_count += 1
+            since_ref += 1
+            if since_ref >= settings.reference_every:
+                since_ref = 0
+                drift.append(backend.time(run_of(plan.reference_key), settings.timing).median_ms)
+            note("time", done_count, n_jobs)
+        # the network sessions can be large: release them between passes
+    runners.clear()
+
+    # 3. entries, unit models
+    entries = []
+    for key, (unit, res) in sorted(plan.units.items()):
+        recs = [journal.done[(key, p)] for p in range(settings.passes)]
+        entries.append(_entry(key, unit, res, recs, "grid"))
+    prov_fields = backend.provenance()
+    measurement = MeasurementSettings(
+        warmup_runs=settings.timing.warmup_runs, min_runs=settings.timing.min_runs,
+        min_time_s=settings.timing.min_time_s, passes=settings.passes,
+        statistic="latency_ms = minimum over passes of the per-pass median",
+        order="every pass over all units in a new shuffled order", reference_model=plan.reference_key,
+        reference_every=settings.reference_every)
+    ref_meds = [journal.done[(plan.reference_key, p)]["stats"]["median_ms"] for p in range(settings.passes)] + drift
+    drift_info = {"reference_key": plan.reference_key, "reference_medians_ms": [round(v, 5) for v in ref_meds],
+                  "spread_pct": round((max(ref_meds) / min(ref_meds) - 1) * 100, 2) if ref_meds else None}
+    from profilers.common import environment_fingerprint
+
+    provenance = Provenance(**prov_fields, precision=backend.precision, batch=backend.batch,
+                            date=started.isoformat(timespec="seconds"), zendeploy_version=__version__,
+                            host=environment_fingerprint(), measurement=measurement, drift=drift_info)
+    table = LatencyTable(provenance=provenance, space=space, entries=entries, unit_models=fit_unit_models(entries))
+
+    # 4. calibration on networks measured end to end, predicted the way a search predicts them
+    if len(nets) >= 3:
+        predictor = LatencyPredictor(table)
+        sums, counts, measured, names = [], [], [], []
+        for key, blocks in nets.items():
+            recs = [journal.done[(key, p)] for p in range(settings.passes)]
+            pred = predictor.predict(blocks, space.resolution, num_classes=space.num_classes)
+            sums.append(pred.raw_sum_ms)
+            counts.append(pred.n_units)
+            measured.append(min(r["stats"]["median_ms"] for r in recs))
+            names.append(format_structure(blocks))
+        table.calibration = fit_calibration(sums, counts, measured, names)
+    save_table(table, out)
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+        journal.path.unlink(missing_ok=True)
+    return table
+
+
+def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], resolution: int, *,
+                     num_classes: int, passes: int = 3, timing: TimingSettings | None = None, workdir: Path,
+                     seed: int = 0, progress: Progress | None = None) -> list[float]:
+    """End-to-end latency (min over passes of the pass median) of whole networks, in shuffled passes."""
+    timing = timing or TimingSettings()
+    note = progress or (lambda *a: None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, blocks in enumerate(networks):
+        path = workdir / _file_name("net|" + format_structure(blocks) + f"|{num_classes}", backend.suffix)
+        if not path.exists():
+            model = ZenNet(tuple(blocks), num_classes=num_classes, se=False).eval()
+            backend.convert(model, _input_shape(backend.batch, blocks[0].in_channels, resolution), path)
+        paths.append(path)
+        note("convert", i + 1, len(networks))
+    best = [float("inf")] * len(networks)
+    runners: dict[int, Callable] = {}
+    for p in range(passes):
+        order = list(range(len(networks)))
+        random.Random(seed * 104729 + p).shuffle(order)
+        for n, i in enumerate(order):
+            if i not in runners:
+                runners[i] = backend.open(paths[i])
+            best[i] = min(best[i], backend.time(runners[i], timing).median_ms)
+            note("time", p * len(networks) + n + 1, passes * len(networks))
+    return best
+
+
+__all__ = ["ProfilePlan", "ProfileSettings", "plan_profile", "profile_table", "measure_networks", "HEAD",
+           "fields_unit"]
