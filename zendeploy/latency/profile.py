@@ -95,6 +95,14 @@ def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_netwo
             units.setdefault(k, v)
     if not units:
         raise LatencyTableError("nothing to profile: no grid networks were given")
+    per_family: dict[str, int] = {}
+    for u, _ in units.values():
+        per_family[u.kind] = per_family.get(u.kind, 0) + 1
+    for blocks in calibration_networks:
+        for p in network_units(blocks, resolution, se=se, num_classes=num_classes):
+            if per_family.get(p.unit.kind, 0) < 2:
+                raise LatencyTableError(f"the grid has {per_family.get(p.unit.kind, 0)} '{p.unit.kind}' unit(s), too "
+                                        f"few to model the calibration networks; add grid networks that use them")
     ref = min(units, key=lambda k: (units[k][0].kind != "conv", k))  # a small, stable unit: the stem conv
     return ProfilePlan(units, [tuple(b) for b in calibration_networks], ref)
 

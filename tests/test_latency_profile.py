@@ -1,0 +1,104 @@
+"""Real measurements on tiny configurations: ONNX Runtime (and LiteRT when its extra is installed), kill + resume."""
+
+import json
+
+import pytest
+
+from zendeploy.errors import LatencyTableError
+from zendeploy.latency.backends import TimingSettings, make_backend
+from zendeploy.latency.predict import LatencyPredictor
+from zendeploy.latency.profile import ProfileSettings, measure_networks, plan_profile, profile_table
+from zendeploy.latency.schema import SpaceInfo, load_table
+from zendeploy.space.structure import parse_structure
+
+pytest.importorskip("onnxruntime", reason="needs the [onnx] extra")
+
+NETS = [
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)",
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK1K3K1(8,24,2,8,1)SuperConvK1BNRELU(24,32,1,1)",
+    "SuperConvK3BNRELU(3,16,1,1)SuperResK3K3(16,16,2,8,2)SuperConvK1BNRELU(16,32,1,1)",
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK5K5(8,16,2,16,1)SuperConvK1BNRELU(16,48,1,1)",
+]
+FAST = ProfileSettings(passes=2, timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0), reference_every=5)
+SPACE = SpaceInfo(name="resnet", resolution=16, num_classes=10, dataset="cifar")
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_profile_real_onnxruntime_and_resume_after_kill(tmp_path):
+    backend = make_backend("cpu")
+    nets = [parse_structure(s) for s in NETS]
+    plan = plan_profile(nets, nets, 16, num_classes=10)
+    out = tmp_path / "cpu.json"
+    calls = {"n": 0}
+
+    def killer(phase, done, total):
+        if phase == "time":
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        profile_table(backend, plan, out, space=SPACE, settings=FAST, progress=killer)
+    journal = tmp_path / "cpu.json.partial.jsonl"
+    assert not out.exists() and len(journal.read_text().splitlines()) == 7
+    seen = []
+    table = profile_table(backend, plan, out, space=SPACE, settings=FAST,
+                          progress=lambda ph, d, t: seen.append((ph, d, t)), keep_work=True)
+    # resumed: exactly the remaining (unit, pass) timings were made
+    n_items = len(plan.units) + len(plan.networks)
+    time_events = [e for e in seen if e[0] == "time"]
+    assert len(time_events) == 2 * n_items - 7
+    lines = [json.loads(x) for x in journal.read_text().splitlines()]
+    assert len(lines) == 2 * n_items and len({(r["key"], r["pass"]) for r in lines}) == 2 * n_items
+    loaded = load_table(out)
+    assert len(loaded.entries) == len(plan.units)
+    assert all(e.latency_ms == min(e.pass_medians_ms) and len(e.pass_medians_ms) == 2 for e in loaded.entries)
+    p = loaded.provenance
+    assert p.backend == "onnxruntime" and p.backend_version.startswith("onnxruntime ") and p.threads == 1
+    assert p.measurement.passes == 2 and p.drift["reference_medians_ms"]
+    assert loaded.calibration is not None and loaded.calibration.fitted_on == len(NETS)
+    pred = LatencyPredictor(loaded).predict(nets[0], 16)
+    assert pred.measured_units == pred.n_units and pred.latency_ms > 0
+
+
+def test_plan_refuses_calibration_networks_the_grid_cannot_model():
+    nets = [parse_structure(s) for s in NETS]
+    with pytest.raises(LatencyTableError, match="too few to model the calibration networks"):
+        plan_profile(nets[:1], nets, 16, num_classes=10)
+
+
+def test_changed_plan_does_not_silently_resume(tmp_path):
+    backend = make_backend("cpu")
+    nets = [parse_structure(s) for s in NETS]
+    out = tmp_path / "t.json"
+
+    def stop(phase, done, total):
+        if phase == "time":
+            raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        profile_table(backend, plan_profile(nets[:1], [], 16, num_classes=10), out, space=SPACE, settings=FAST,
+                      progress=stop)
+    with pytest.raises(LatencyTableError, match="holds an unfinished run with other settings"):
+        profile_table(backend, plan_profile(nets[:2], [], 16, num_classes=10), out, space=SPACE, settings=FAST)
+
+
+def test_measure_networks_end_to_end(tmp_path):
+    nets = [parse_structure(s) for s in NETS[:2]]
+    ms = measure_networks(make_backend("cpu"), nets, 16, num_classes=10, passes=2,
+                          timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0), workdir=tmp_path)
+    assert len(ms) == 2 and all(0 < m < 1000 for m in ms)
+
+
+def test_unknown_device_and_bad_options():
+    from zendeploy.errors import ProfilerError, RegistryError
+
+    with pytest.raises(RegistryError, match="unknown device 'gpu'"):
+        make_backend("gpu")
+    with pytest.raises(ProfilerError, match="profiled in fp32 only"):
+        make_backend("cpu", precision="fp16")
+    with pytest.raises(ProfilerError, match="--serial is for --device pixel"):
+        make_backend("cpu", serial="abc")
