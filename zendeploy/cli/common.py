@@ -10,6 +10,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import StructureError, ZenDeployError
 
@@ -66,5 +67,5 @@ def run_command(fn: Callable[[], Any]) -> Any:
         if os.environ.get("ZENDEPLOY_DEBUG"):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None

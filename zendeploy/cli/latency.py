@@ -59,6 +59,8 @@ def profile_cmd(
     passes: Annotated[int, typer.Option(help="Shuffled timing passes per unit (min of pass medians).", min=1)] = 3,
     serial: Annotated[Optional[str], typer.Option(help="adb serial of the phone (pixel).")] = None,
     delegate: Annotated[str, typer.Option(help="pixel: cpu or gpu delegate.")] = "cpu",
+    benchmark_binary: Annotated[Optional[Path], typer.Option(help="pixel: TFLite benchmark_model built for the phone "
+                                                                  "(or set ZENDEPLOY_BENCHMARK_MODEL).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Table path (default: "
                                                    "latency_tables/<device>-<backend>-<precision>-b<B>-<space>-r<R>.json)")] = None,
     keep_work: Annotated[bool, typer.Option(help="Keep converted unit files after success.")] = False,
@@ -75,8 +77,10 @@ def profile_cmd(
         from ..search.spaces import load_space
         from ..cost import network_cost
 
-        backend = make_backend(device, batch=batch, threads=threads, precision=precision, serial=serial,
-                               delegate=delegate)
+        options: dict = dict(batch=batch, threads=threads, precision=precision, serial=serial)
+        if device == "pixel":
+            options.update(delegate=delegate, benchmark_binary=str(benchmark_binary) if benchmark_binary else None)
+        backend = make_backend(device, **options)
         sp = load_space(space)
         ds = sp.dataset_for(res, dataset)
         sp.check_resolution(ds, res)

@@ -1,0 +1,58 @@
+"""Remote devices up to the hardware boundary: the phone path with a test double for adb + phone (the only double),
+real TFLite conversion of the units; the T4 path refuses clearly where TensorRT is absent."""
+
+import pytest
+
+from zendeploy.errors import MissingExtraError, ProfilerError
+from zendeploy.latency.backends import TimingSettings, make_backend
+from zendeploy.latency.profile import ProfileSettings, plan_profile, profile_table
+from zendeploy.latency.schema import SpaceInfo, load_table
+from zendeploy.space.structure import parse_structure
+
+from test_profilers_adb import FakeTransport, fixture_text  # the adb boundary double of the profiler tests
+
+
+def test_pixel_profile_through_adb_double(tmp_path):
+    pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF fake arm64 binary")
+    fake = FakeTransport("R5CT1234", fixture_text("benchmark_model_tflite2.18_am62x_cpu.txt"))
+    backend = make_backend("pixel", serial="R5CT1234", transport=fake, benchmark_binary=str(binary), threads=4)
+    net = parse_structure("SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,1,1)")
+    plan = plan_profile([net], [], 8, num_classes=10, corners=False)
+    settings = ProfileSettings(passes=1, timing=TimingSettings(warmup_runs=2, min_runs=7, min_time_s=0.5))
+    table = profile_table(backend, plan, tmp_path / "pixel.json",
+                          space=SpaceInfo(name="resnet", resolution=8, num_classes=10), settings=settings)
+    runs = [args for kind, args in fake.calls if kind == "run" and args[1].endswith("/benchmark_model")]
+    assert len(runs) == len(plan.units)  # one pass: every unit timed once
+    for args in runs:
+        assert args[0] == "shell" and any(a.startswith("--graph=/data/local/tmp/") for a in args)
+        assert "--num_threads=4" in args and "--warmup_runs=2" in args and "--num_runs=7" in args
+    pushed = [args[0] for kind, args in fake.calls if kind == "push"]
+    assert str(binary) in pushed and sum(p.endswith(".tflite") for p in pushed) == len(runs)
+    loaded = load_table(tmp_path / "pixel.json")
+    assert all(e.latency_ms == pytest.approx(1239.807) for e in loaded.entries)  # the fixture's median, in ms
+    p = loaded.provenance
+    assert p.device == "pixel" and "Pixel 7" in p.device_name and "GS201" in p.device_name
+    assert p.input_layout == "NHWC" and p.threads == 4
+
+
+def test_pixel_needs_binary_and_serial(monkeypatch):
+    pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
+    monkeypatch.delenv("ZENDEPLOY_BENCHMARK_MODEL", raising=False)
+    with pytest.raises(ProfilerError, match="needs TFLite's benchmark_model"):
+        make_backend("pixel", serial="X")
+    with pytest.raises(ProfilerError, match="needs --serial"):
+        make_backend("pixel", benchmark_binary="/bin/true")
+    with pytest.raises(ProfilerError, match="unknown delegate 'npu'"):
+        make_backend("pixel", serial="X", benchmark_binary="/bin/true", delegate="npu")
+
+
+def test_t4_without_tensorrt_gives_install_hint():
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingExtraError, match=r'pip install "zendeploy\[tensorrt\]"'):
+            make_backend("t4")
+    else:  # pragma: no cover - only on a TensorRT machine
+        pytest.skip("TensorRT is installed: the real path is exercised by running `zendeploy profile --device t4`")

@@ -1,0 +1,214 @@
+"""``zendeploy search``: the Zen-NAS evolutionary search under budgets (a thin layer over ``zendeploy.search``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, err_console, run_command
+
+HELP = (
+    "Search a ZenNet under budgets with the official Zen-NAS evolution (or random search), scoring with a zero-shot "
+    "proxy; latency budgets come from a latency table, never from timing candidates. Writes best_structure.txt, "
+    "report.json, top_k.json, population.png and checkpoint.json to -o DIR."
+)
+
+
+def _load_predictor(table: Path | None, device: str | None):
+    from ..errors import BudgetError, LatencyTableError
+
+    if table is None:
+        if device is not None:
+            raise LatencyTableError("--device names the device of a latency table: give --table too")
+        return None
+    if not Path(table).exists():
+        raise LatencyTableError(f"latency table '{table}' does not exist")
+    try:
+        from ..latency import load_predictor
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name not in ("zendeploy.latency", None):
+            raise
+        raise LatencyTableError("--table needs the latency predictor (zendeploy.latency.load_predictor), which this "
+                                "installation does not provide") from None
+    predictor = load_predictor(table)
+    table_device = getattr(predictor, "device", None)
+    if device is not None and table_device is not None and str(device) != str(table_device):
+        raise LatencyTableError(f"latency table '{table}' was measured on '{table_device}', not '{device}' (--device)")
+    if not hasattr(predictor, "predict"):
+        raise BudgetError(f"latency table '{table}' did not load as a predictor")
+    return predictor
+
+
+def _measure_fn_for(device: str | None, predictor, out: Path, num_classes_hint: int | None):
+    """(measure_fn, reason): the end-to-end measurement of the top-k when the device's backend runs on this host
+    (closing the loop), else None and why not."""
+    if predictor is None:
+        return None, "no latency table was given"
+    device = device or getattr(predictor, "device", None)
+    try:
+        from ..latency.backends import DEVICES, make_backend
+        from ..latency.profile import measure_networks
+    except ImportError:
+        return None, "the latency backends (zendeploy.latency) are not installed"
+    from ..errors import ZenDeployError
+
+    if device not in DEVICES:
+        return None, f"device '{device}' has no measurement backend"
+    if not DEVICES.get(device).local:
+        return None, f"device '{device}' is not attached to this host (measure the top-k on the device)"
+    table = getattr(predictor, "table", None)
+    threads = getattr(getattr(table, "provenance", None), "threads", None) or 1
+    try:
+        backend = make_backend(device, batch=getattr(predictor, "batch", 1) or 1, threads=threads,
+                               precision=getattr(predictor, "precision", "fp32") or "fp32")
+    except ZenDeployError as exc:
+        return None, f"backend for '{device}' unavailable: {str(exc).splitlines()[0]}"
+    classes = getattr(getattr(table, "space", None), "num_classes", None) or num_classes_hint or 1000
+
+    def measure(networks, resolution, *, se=False):
+        return measure_networks(backend, networks, resolution, num_classes=classes, workdir=Path(out) / "measure")
+
+    measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
+    return measure, None
+
+
+def search_command(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Run folder, e.g. runs/NAME.")],
+    space: Annotated[str, typer.Option("--space", help="mobilenet | resnet | a YAML/JSON space file.")] = "mobilenet",
+    res: Annotated[Optional[int], typer.Option("--res", help="Input resolution (default: 224 ImageNet, 32 CIFAR).",
+                                               min=1)] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", help="Initial structure to start from: imagenet | cifar (default: cifar when --res <= 64).")] = None,
+    latency_ms: Annotated[Optional[float], typer.Option(
+        "--latency-ms", help="Latency budget in ms per image at the table's batch size (needs --table).")] = None,
+    latency_margin: Annotated[float, typer.Option(
+        "--latency-margin", help="Enforce prediction + Z * sigma <= budget.", min=0.0)] = 0.0,
+    device: Annotated[Optional[str], typer.Option("--device", help="Device the table was measured on (checked).")]
+    = None,
+    table: Annotated[Optional[Path], typer.Option("--table", help="Latency table (latency_tables/...).")] = None,
+    flops: Annotated[Optional[str], typer.Option(
+        "--flops", help="MACs budget (what ZenNAS calls FLOPs), e.g. 400M, 1.2G.")] = None,
+    params: Annotated[Optional[str], typer.Option("--params", help="Parameter budget, e.g. 1M, 5M.")] = None,
+    max_layers: Annotated[Optional[int], typer.Option(
+        "--max-layers", help="Layer budget (sum of sub_layers; default: the space's for the dataset).", min=1)] = None,
+    population: Annotated[int, typer.Option("--population", min=1)] = 256,
+    iterations: Annotated[int, typer.Option("--iterations", help="Children generated (rejected ones count).",
+                                            min=0)] = 20000,
+    max_evaluations: Annotated[Optional[int], typer.Option(
+        "--max-evaluations", help="Stop after this many proxy evaluations.", min=1)] = None,
+    proxy: Annotated[str, typer.Option("--proxy", help="Any registered proxy (zen, flops, params, random, ...).")]
+    = "zen",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Proxy batch size (official: 64).", min=1)] = 64,
+    num_classes: Annotated[Optional[int], typer.Option(
+        "--num-classes", help="Classifier size for parameter counts (default: 1000 ImageNet, 100 CIFAR).", min=1)]
+    = None,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="Local processes scoring in parallel.", min=1)] = 1,
+    step: Annotated[int, typer.Option(
+        "--step", help="Children scored per step: 1 = the official loop; >1 lets --workers score in parallel. "
+                       "Results depend on --step, never on --workers.", min=1)] = 1,
+    strategy: Annotated[str, typer.Option("--strategy", help="evolution | random")] = "evolution",
+    top_k: Annotated[int, typer.Option("--top-k", help="Candidates kept in top_k.json (and measured).", min=1)] = 10,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search in -o DIR from its checkpoint.")]
+    = False,
+    checkpoint_every: Annotated[float, typer.Option("--checkpoint-every", help="Seconds between checkpoints.",
+                                                    min=0.0)] = 10.0,
+):
+    def body():
+        from ..search import Budgets, load_space, run_search
+        from ..search.budgets import format_count
+        from ..errors import BudgetError
+
+        sp = load_space(space)
+        if latency_ms is not None and table is None:
+            raise BudgetError("--latency-ms needs --table: latency budgets are checked against a latency table, "
+                              "candidates are never timed")
+        predictor = _load_predictor(table, device)
+        budgets = Budgets.parse(flops=flops, params=params, layers=max_layers, latency_ms=latency_ms,
+                                latency_margin=latency_margin)
+        if workers > 1 and step < workers:
+            err_console.print(f"[yellow]note:[/] --workers {workers} with --step {step}: at most {step} candidate(s) "
+                              f"are scored at a time; use --step >= {workers} to keep every worker busy "
+                              f"(results depend on --step, never on --workers)", highlight=False)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        measure_fn, measure_reason = _measure_fn_for(device, predictor, out, num_classes)
+        columns = [
+            TextColumn("[bold]search"), BarColumn(),
+            TextColumn("{task.completed}/{task.total} it"),
+            TextColumn("best {task.fields[best]}"),
+            TextColumn("pop {task.fields[pop]}"),
+            TextColumn("accept {task.fields[acc]}"),
+            TextColumn("{task.fields[eps]} eval/s"),
+            TimeElapsedColumn(),
+        ]
+        bar = Progress(*columns, console=err_console, transient=False)
+        task = None
+
+        def on_progress(p):  # the bar starts with the first report, after every setting has been checked
+            nonlocal task
+            if task is None:
+                bar.start()
+                task = bar.add_task("search", total=iterations, best="-", pop=0, acc="-", eps="-")
+            bar.update(task, completed=p.iteration,
+                       best="-" if p.best_score is None else f"{p.best_score:.4g}", pop=p.population,
+                       acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}")
+
+        try:
+            result = run_search(
+                sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
+                iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size,
+                seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=out,
+                resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
+                measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            err_console.print(f"interrupted: checkpoint saved in {out}; run the same command with --resume to "
+                              f"continue", highlight=False)
+            raise typer.Exit(code=130) from None
+        finally:
+            bar.stop()
+        _print_summary(result, out, format_count)
+        return result
+
+    run_command(body)
+
+
+def _print_summary(result, out: Path, format_count) -> None:
+    from rich.table import Table
+
+    r = result.report
+    b = result.best
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_row("structure", b.structure)
+    t.add_row("score", f"{b.score:.6g} ({r['proxy']})")
+    t.add_row("params / MACs", f"{format_count(b.params)} / {format_count(b.macs)}")
+    t.add_row("layers", str(b.layers))
+    lat = r["best"].get("latency")
+    if lat:
+        t.add_row("latency (predicted)", f"{lat['latency_ms']:.4g} ms +- {lat['sigma_ms']:.2g} "
+                  f"[{lat.get('low_ms', float('nan')):.4g}, {lat.get('high_ms', float('nan')):.4g}] {lat['unit']}")
+    budgets = ", ".join(f"{k} <= {v.get('text', v['value'])}" for k, v in r["budgets"].items())
+    t.add_row("budgets", budgets)
+    rej = r["rejected"]
+    t.add_row("evaluations", f"{result.evaluations} scored, {result.cache_hits} cache hits, {rej['total']} rejected "
+              f"({', '.join(f'{k} {v}' for k, v in rej.items() if k != 'total') or 'none'}), "
+              f"{result.iterations} iterations in {result.seconds:.1f} s")
+    m = r["measured"]
+    if m["ran"]:
+        meets = m.get("chosen_meets_budget_measured")
+        t.add_row("measured", f"{m.get('chosen_measured_ms')} ms; meets budget: {meets}")
+    else:
+        t.add_row("measured", f"not run ({m['reason']})")
+    if not r["settings"]["initial_within_budgets"]:
+        t.add_row("note", f"the initial structure breaks the budgets ({r['settings']['initial_rejected_by']})")
+    console.print(t)
+    console.print(f"wrote {', '.join(result.files)} to {out}", highlight=False)
+    console.print(f"next: zendeploy info --run {out} --res {r['settings']['resolution']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search", help=HELP)(search_command)

@@ -1,0 +1,177 @@
+"""Backends for hardware this host may not have: an NVIDIA T4 with TensorRT, an Android phone over adb.
+
+- ``t4``: run ``zendeploy profile --device t4`` ON the T4 machine (``pip install "zendeploy[tensorrt,onnx]"``). Each
+  unit goes PyTorch -> ONNX (the export path) -> TensorRT engine (``profilers.tensorrt.run.build_engine``, with a
+  timing cache shared by all units of the run) and is timed with CUDA events around ``execute_async_v3``
+  (``profilers.tensorrt.run.time_engine``): device-side time, no host clock, no data transfers.
+- ``pixel``: run on a host with adb and the phone connected (``pip install "zendeploy[tflite]"``, plus TFLite's
+  ``benchmark_model`` built for the phone's ABI, given by ``--benchmark-binary`` or ``ZENDEPLOY_BENCHMARK_MODEL``).
+  Each unit goes PyTorch -> TFLite (NHWC, litert-torch) on the host, is pushed and timed by ``benchmark_model`` on
+  the phone (``profilers.litert.adb``); the median it prints (the mean on old versions) is the pass statistic.
+  Battery temperature before/after each run is read through ``dumpsys battery``.
+
+Neither could be run where zendeploy is developed (no T4, no phone): the code paths up to the hardware boundary are
+tested (the adb transport is replaced by a test double in ``tests/test_latency_remote.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProfilerError as ZProfilerError, require
+from .backends import Backend, DeviceSpec, OnnxRuntimeBackend, TimingSettings, _wrap_profiler_errors
+
+
+class _Stats:
+    """TimingStats-compatible record for results that arrive already summarised (benchmark_model)."""
+
+    def __init__(self, n, median_ms, mean_ms, min_ms, p10_ms, p90_ms, std_ms, extra=None):
+        self.n, self.median_ms, self.mean_ms, self.min_ms = n, median_ms, mean_ms, min_ms
+        self.p10_ms, self.p90_ms, self.std_ms, self.extra = p10_ms, p90_ms, std_ms, extra or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("n", "median_ms", "mean_ms", "min_ms", "p10_ms", "p90_ms", "std_ms")}
+        d.update(self.extra)
+        return d
+
+
+class TensorRTBackend(Backend):
+    device, backend, suffix, layout = "t4", "tensorrt", ".onnx", "NCHW"
+    opset = 17
+    required_gpu = "T4"
+
+    def __init__(self, *, workdir: str | os.PathLike | None = None, **kw):
+        super().__init__(**kw)
+        self.trt = require("tensorrt", "tensorrt", "profiling on TensorRT (run this on the T4 machine)")
+        require("onnx", "onnx", "exporting latency units to ONNX for TensorRT")
+        from profilers.tensorrt import run as trt_run
+
+        self._run = trt_run
+        self.gpu = _gpu_name()
+        if self.required_gpu not in self.gpu:
+            raise ZProfilerError(f"device 't4' needs an NVIDIA T4, but this machine's GPU 0 is '{self.gpu}'; a table "
+                                 f"must name the hardware it was measured on")
+        self.timing_cache = Path(workdir or ".") / "tensorrt.timing-cache"
+
+    exporter = OnnxRuntimeBackend.exporter
+
+    def convert(self, module, input_shape, path):
+        from ..export.onnx import export_onnx
+
+        return export_onnx(module, path, input_shape=tuple(input_shape), opset=self.opset)
+
+    @_wrap_profiler_errors
+    def open(self, path):
+        engine_path = Path(path).with_suffix(f".{self.precision}.plan")
+        if not engine_path.exists():
+            self._run.build_engine(path, engine_path=engine_path, fp16=self.precision == "fp16",
+                                   int8=self.precision == "int8", timing_cache_path=self.timing_cache)
+        return engine_path
+
+    @_wrap_profiler_errors
+    def time(self, run, settings: TimingSettings):
+        return self._run.time_engine(run, warmup=settings.warmup_runs, repeats=settings.min_runs,
+                                     min_time_s=settings.min_time_s, max_repeats=settings.max_runs)
+
+    def provenance(self):
+        v = self._run.tensorrt_versions()
+        return {"device": self.device, "device_name": self.gpu, "backend": self.backend,
+                "backend_version": f"TensorRT {v.get('tensorrt')}, CUDA runtime {v.get('cuda_runtime')}, "
+                                   f"driver {v.get('cuda_driver')}",
+                "threads": None, "affinity": None, "delegate": f"TensorRT {self.precision} engine, CUDA events",
+                "input_layout": self.layout, "exporter": self.exporter, "opset": self.opset}
+
+
+def _gpu_name() -> str:
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        try:
+            from cuda import cudart  # older cuda-python
+        except ImportError as exc:
+            raise ZProfilerError("cuda-python is not installed: pip install \"zendeploy[tensorrt]\"") from exc
+    err, props = cudart.cudaGetDeviceProperties(0)
+    if int(err) != 0:
+        raise ZProfilerError(f"no CUDA GPU available (cudaGetDeviceProperties: {err})")
+    name = props.name
+    return name.decode(errors="replace").rstrip("\x00") if isinstance(name, (bytes, bytearray)) else str(name)
+
+
+class PixelBackend(Backend):
+    """LiteRT on an Android phone: convert on the host, time with benchmark_model over adb."""
+
+    device, backend, suffix, layout = "pixel", "litert", ".tflite", "NHWC"
+
+    def __init__(self, *, serial: str | None = None, delegate: str | None = "cpu", benchmark_binary: str | None = None,
+                 transport=None, adb_path: str = "adb", **kw):
+        super().__init__(serial=serial, delegate=delegate, **kw)
+        if self.precision == "int8":
+            raise ZProfilerError("int8 unit tables for phones are not supported yet (fp32, fp16 weights)")
+        if delegate not in ("cpu", "gpu"):
+            raise ZProfilerError(f"unknown delegate '{delegate}' for pixel (valid: cpu, gpu)")
+        require("litert_torch", "tflite", "converting latency units to TFLite")
+        from profilers.litert import adb
+
+        self._adb = adb
+        binary = benchmark_binary or os.environ.get("ZENDEPLOY_BENCHMARK_MODEL")
+        if not binary:
+            raise ZProfilerError("device 'pixel' needs TFLite's benchmark_model for the phone: give "
+                                 "--benchmark-binary PATH or set ZENDEPLOY_BENCHMARK_MODEL")
+        if transport is None:
+            if not serial:
+                raise ZProfilerError("device 'pixel' needs --serial (see `adb devices -l`)")
+            transport = adb.AdbTransport(serial, adb_path=adb_path)
+        self.transport = transport
+        self.runner = adb.AdbBenchmarkRunner(transport, binary)
+        self.info = _wrap_profiler_errors(adb.read_device_info)(transport)
+        self.temperatures: list[float] = []
+
+    @property
+    def exporter(self) -> str:  # type: ignore[override]
+        from importlib.metadata import version
+
+        return f"litert-torch {version('litert-torch')} (NHWC input, {self.precision} weights)"
+
+    def convert(self, module, input_shape, path):
+        from ..export.tflite import export_tflite
+
+        return export_tflite(module, path, input_shape=tuple(input_shape), nhwc=True, precision=self.precision)
+
+    def open(self, path):
+        return Path(path)
+
+    @_wrap_profiler_errors
+    def time(self, run, settings: TimingSettings):
+        result = self.runner.run(str(run), num_threads=self.threads, use_gpu=self.delegate == "gpu",
+                                 warmup_runs=settings.warmup_runs, num_runs=settings.min_runs,
+                                 min_secs=settings.min_time_s)
+        b = result.benchmark
+        for t in (result.battery_temp_before_c, result.battery_temp_after_c):
+            if t is not None:
+                self.temperatures.append(t)
+        med = b.latency_ms
+        std = b.std_ms or 0.0
+        return _Stats(n=b.count or settings.min_runs, median_ms=med, mean_ms=b.avg_ms, min_ms=b.min_ms or med,
+                      p10_ms=b.p5_ms or b.min_ms or med, p90_ms=b.p95_ms or b.max_ms or med, std_ms=std,
+                      extra={"statistic": b.statistic})
+
+    def provenance(self):
+        info = self.info.to_dict()
+        name = " / ".join(str(info[k]) for k in ("model", "soc_model", "android_release") if info.get(k))
+        return {"device": self.device, "device_name": name or "android phone", "backend": self.backend,
+                "backend_version": f"TFLite benchmark_model ({os.path.basename(self.runner.benchmark_binary)})",
+                "threads": self.threads, "affinity": None,
+                "delegate": "GPU delegate" if self.delegate == "gpu" else "CPU (XNNPACK)",
+                "input_layout": self.layout, "exporter": self.exporter, "opset": None}
+
+
+def make_remote_backend(spec: DeviceSpec, **kwargs) -> Backend:
+    if spec.name == "t4":
+        kwargs.pop("serial", None)
+        kwargs.pop("delegate", None)
+        return TensorRTBackend(**kwargs)
+    if spec.name == "pixel":
+        return PixelBackend(**kwargs)
+    raise ZProfilerError(f"device '{spec.name}' has no backend")  # pragma: no cover
