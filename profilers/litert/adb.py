@@ -1,0 +1,433 @@
+"""Drive TFLite's ``benchmark_model`` binary on an Android phone over adb.
+
+What is measured: whatever ``benchmark_model`` measures -- the wall-clock time of each
+``Interpreter::Invoke()`` on the phone (``--warmup_runs`` untimed runs, then at least
+``--num_runs`` runs and at least ``--min_secs`` seconds), summarised by the tool as
+count/avg/std/min/max (and p5/median/p95 in newer builds). :mod:`profilers.litert.parse` turns
+its text into milliseconds; the headline number is the median when the tool prints it, else the
+mean. ``--num_threads`` (default 1), ``--use_gpu=true|false`` and an optional CPU affinity mask
+(``taskset <hex mask>``, e.g. ``f0`` for the big cores of many phones) are passed through.
+
+How: the binary and each model are pushed to ``/data/local/tmp/zendeploy``; the benchmark runs
+as an argument list through ``adb -s SERIAL shell``; the battery temperature is read before and
+after each run (``dumpsys battery``) so throttled runs can be spotted.
+
+:class:`AdbTransport` is the only place that starts a process (``adb -s SERIAL ...``, an argument
+list, never a shell string); everything else talks to an object with its ``serial``, ``run`` and
+``push``, so tests can put a double at this hardware boundary.
+
+Command line::
+
+    python -m profilers.litert.adb --serial SERIAL --benchmark-binary ./benchmark_model \\
+        --manifest m.json --output phone.jsonl [--threads 1] [--use-gpu] [--taskset f0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import posixpath
+import re
+import shlex
+import subprocess
+from typing import Any, Protocol, Sequence
+
+from profilers.common import (
+    ManifestEntry,
+    ProfilerError,
+    add_timing_cli_args,
+    cli_main,
+    run_manifest,
+)
+from profilers.litert.parse import BenchmarkModelResult, parse_benchmark_model_output
+
+__all__ = [
+    "DEFAULT_REMOTE_DIR",
+    "AdbBenchmarkResult",
+    "AdbBenchmarkRunner",
+    "AdbTransport",
+    "DeviceInfo",
+    "build_benchmark_command",
+    "main",
+    "read_battery_temperature",
+    "read_device_info",
+    "time_tflite_on_device",
+]
+
+DEFAULT_REMOTE_DIR = "/data/local/tmp/zendeploy"
+_HEX_MASK = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)$")
+
+
+class Transport(Protocol):
+    """What the orchestration needs from a transport (see :class:`AdbTransport`)."""
+
+    serial: str
+
+    def run(self, args: Sequence[str]) -> tuple[int, str, str]: ...
+
+    def push(self, local: str, remote: str) -> None: ...
+
+
+def _last_line(*texts: str) -> str:
+    for text in texts:
+        lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1]
+    return "no output"
+
+
+class AdbTransport:
+    """Runs the host's ``adb`` client against one device: ``[adb_path, "-s", serial, *args]``.
+
+    ``run`` returns ``(exit code, stdout, stderr)`` and never raises for a non-zero exit (callers
+    decide); it raises :class:`ProfilerError` only when adb cannot be started or times out.
+    ``push`` raises :class:`ProfilerError` when the copy fails.
+    """
+
+    def __init__(self, serial: str, *, adb_path: str = "adb", timeout_s: float = 900.0) -> None:
+        if not isinstance(serial, str) or not serial.strip():
+            raise ProfilerError("an adb serial is required (see `adb devices -l`)")
+        self.serial = serial
+        self.adb_path = adb_path
+        self.timeout_s = timeout_s
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        """The argument list ``run`` starts."""
+        if isinstance(args, (str, bytes)) or not all(isinstance(a, str) for a in args):
+            raise ProfilerError("adb arguments must be a list of strings")
+        return [self.adb_path, "-s", self.serial, *args]
+
+    def run(self, args: Sequence[str], *, timeout_s: float | None = None) -> tuple[int, str, str]:
+        cmd = self.command(args)
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, errors="replace", timeout=limit, check=False
+            )
+        except FileNotFoundError:
+            raise ProfilerError(f"adb client not found: {self.adb_path}") from None
+        except subprocess.TimeoutExpired:
+            raise ProfilerError(f"adb -s {self.serial} {' '.join(args)} timed out after {limit:g} s") from None
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def push(self, local: str, remote: str) -> None:
+        rc, out, err = self.run(["push", local, remote])
+        if rc != 0:
+            raise ProfilerError(f"adb -s {self.serial} push {local} {remote} failed (exit {rc}): {_last_line(err, out)}")
+
+
+def _shell(transport: Transport, argv: Sequence[str], *, check: bool = True) -> tuple[int, str, str]:
+    """Run one remote command. Each remote argument is quoted for the device's shell (adb joins
+    them with spaces); safe arguments such as ``--graph=/data/local/tmp/m.tflite`` stay as-is."""
+    args = ["shell", *(shlex.quote(a) for a in argv)]
+    rc, out, err = transport.run(args)
+    if check and rc != 0:
+        raise ProfilerError(
+            f"adb -s {transport.serial} shell {' '.join(argv)} failed (exit {rc}): {_last_line(err, out)}"
+        )
+    return rc, out, err
+
+
+# --------------------------------------------------------------------------------------------
+# device information
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    """What the phone says about itself (``getprop``, ``dumpsys battery``); ``None`` = unknown."""
+
+    serial: str
+    model: str | None
+    manufacturer: str | None
+    soc_model: str | None
+    android_release: str | None
+    sdk: str | None
+    abi: str | None
+    battery_temperature_c: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _getprop(transport: Transport, name: str) -> str | None:
+    rc, out, _ = _shell(transport, ["getprop", name], check=False)
+    value = out.strip()
+    return value if rc == 0 and value else None
+
+
+def read_battery_temperature(transport: Transport) -> float | None:
+    """Battery temperature in deg C from ``dumpsys battery`` (``temperature: 310`` = 31.0 C)."""
+    rc, out, _ = _shell(transport, ["dumpsys", "battery"], check=False)
+    if rc != 0:
+        return None
+    m = re.search(r"^\s*temperature:\s*(-?\d+)\s*$", out, re.MULTILINE)
+    return int(m.group(1)) / 10.0 if m else None
+
+
+def read_device_info(transport: Transport) -> DeviceInfo:
+    """Model, SoC (``ro.soc.model``, else ``ro.board.platform``/``ro.hardware``), Android release,
+    SDK level, ABI and battery temperature of the device behind ``transport``."""
+    soc = _getprop(transport, "ro.soc.model") or _getprop(transport, "ro.board.platform") or _getprop(
+        transport, "ro.hardware"
+    )
+    return DeviceInfo(
+        serial=transport.serial,
+        model=_getprop(transport, "ro.product.model"),
+        manufacturer=_getprop(transport, "ro.product.manufacturer"),
+        soc_model=soc,
+        android_release=_getprop(transport, "ro.build.version.release"),
+        sdk=_getprop(transport, "ro.build.version.sdk"),
+        abi=_getprop(transport, "ro.product.cpu.abi"),
+        battery_temperature_c=read_battery_temperature(transport),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# benchmark_model command
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _seconds(value: float) -> str:
+    return f"{float(value):g}"
+
+
+def build_benchmark_command(
+    binary: str,
+    graph: str,
+    *,
+    num_threads: int = 1,
+    use_gpu: bool = False,
+    warmup_runs: int = 10,
+    num_runs: int = 50,
+    min_secs: float = 1.0,
+    warmup_min_secs: float | None = None,
+    max_secs: float | None = None,
+    signature: str | None = None,
+    use_xnnpack: bool | None = None,
+    enable_op_profiling: bool = False,
+    taskset_mask: int | str | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The remote argument list of one ``benchmark_model`` run (flag names as in
+    ``tensorflow/lite/tools/benchmark/README.md`` and ``benchmark_model.cc``)::
+
+        [taskset MASK] BINARY --graph=G --num_threads=N --use_gpu=true|false
+            --warmup_runs=W --num_runs=R --min_secs=S [--warmup_min_secs=..] [--max_secs=..]
+            [--signature_to_run_for=..] [--use_xnnpack=..] [--enable_op_profiling=true] [extra]
+    """
+    if num_threads < 1:
+        raise ProfilerError(f"num_threads must be >= 1, got {num_threads}")
+    if warmup_runs < 0 or num_runs < 1:
+        raise ProfilerError(f"need warmup_runs >= 0 and num_runs >= 1, got {warmup_runs}, {num_runs}")
+    if min_secs < 0:
+        raise ProfilerError(f"min_secs must be >= 0, got {min_secs}")
+    argv: list[str] = []
+    if taskset_mask is not None:
+        if isinstance(taskset_mask, int):
+            if taskset_mask <= 0:
+                raise ProfilerError(f"taskset mask must be > 0, got {taskset_mask}")
+            mask = format(taskset_mask, "x")
+        else:
+            m = _HEX_MASK.match(str(taskset_mask).strip())
+            if not m or int(m.group(1), 16) == 0:
+                raise ProfilerError(f"taskset mask must be a non-zero hex CPU mask like 'f0', got {taskset_mask!r}")
+            mask = m.group(1).lower()
+        argv += ["taskset", mask]
+    argv += [
+        binary,
+        f"--graph={graph}",
+        f"--num_threads={int(num_threads)}",
+        f"--use_gpu={_bool(use_gpu)}",
+        f"--warmup_runs={int(warmup_runs)}",
+        f"--num_runs={int(num_runs)}",
+        f"--min_secs={_seconds(min_secs)}",
+    ]
+    if warmup_min_secs is not None:
+        argv.append(f"--warmup_min_secs={_seconds(warmup_min_secs)}")
+    if max_secs is not None:
+        argv.append(f"--max_secs={_seconds(max_secs)}")
+    if signature:
+        argv.append(f"--signature_to_run_for={signature}")
+    if use_xnnpack is not None:
+        argv.append(f"--use_xnnpack={_bool(use_xnnpack)}")
+    if enable_op_profiling:
+        argv.append("--enable_op_profiling=true")
+    argv += [str(a) for a in extra_args]
+    return argv
+
+
+@dataclasses.dataclass(frozen=True)
+class AdbBenchmarkResult:
+    """One on-device run: the parsed statistics, the remote command, battery temperatures."""
+
+    benchmark: BenchmarkModelResult
+    command: list[str]
+    battery_temp_before_c: float | None
+    battery_temp_after_c: float | None
+
+    @property
+    def latency_ms(self) -> float:
+        return self.benchmark.latency_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark.to_dict(),
+            "command": list(self.command),
+            "battery_temp_before_c": self.battery_temp_before_c,
+            "battery_temp_after_c": self.battery_temp_after_c,
+        }
+
+
+class AdbBenchmarkRunner:
+    """Pushes ``benchmark_model`` once, then pushes and times model files on one device."""
+
+    def __init__(self, transport: Transport, benchmark_binary: str, *, remote_dir: str = DEFAULT_REMOTE_DIR) -> None:
+        self.transport = transport
+        self.benchmark_binary = os.fspath(benchmark_binary)
+        self.remote_dir = remote_dir.rstrip("/") or "/"
+        self.remote_binary = posixpath.join(self.remote_dir, "benchmark_model")
+        self._prepared = False
+
+    def prepare(self) -> None:
+        """Create the remote folder, push the binary, make it executable (once)."""
+        if self._prepared:
+            return
+        if not os.path.isfile(self.benchmark_binary):
+            raise ProfilerError(f"benchmark_model binary not found: {self.benchmark_binary}")
+        _shell(self.transport, ["mkdir", "-p", self.remote_dir])
+        self.transport.push(self.benchmark_binary, self.remote_binary)
+        _shell(self.transport, ["chmod", "755", self.remote_binary])
+        self._prepared = True
+
+    def push_model(self, model_path: str) -> str:
+        """Copy a model into the remote folder; returns its remote path."""
+        model_path = os.fspath(model_path)
+        if not os.path.isfile(model_path):
+            raise ProfilerError(f"model file not found: {model_path}")
+        remote = posixpath.join(self.remote_dir, os.path.basename(model_path))
+        self.transport.push(model_path, remote)
+        return remote
+
+    def run(
+        self,
+        model_path: str,
+        *,
+        num_threads: int = 1,
+        use_gpu: bool = False,
+        warmup_runs: int = 10,
+        num_runs: int = 50,
+        min_secs: float = 1.0,
+        max_secs: float | None = None,
+        signature: str | None = None,
+        taskset_mask: int | str | None = None,
+        extra_args: Sequence[str] = (),
+        remove_model: bool = True,
+    ) -> AdbBenchmarkResult:
+        """Push ``model_path``, run ``benchmark_model`` on it, parse the output.
+
+        Raises :class:`ProfilerError` (one line) when adb fails, the benchmark exits non-zero, or
+        its output has no statistics.
+        """
+        self.prepare()
+        remote = self.push_model(model_path)
+        argv = build_benchmark_command(
+            self.remote_binary, remote, num_threads=num_threads, use_gpu=use_gpu, warmup_runs=warmup_runs,
+            num_runs=num_runs, min_secs=min_secs, max_secs=max_secs, signature=signature,
+            taskset_mask=taskset_mask, extra_args=extra_args,
+        )
+        before = read_battery_temperature(self.transport)
+        rc, out, err = _shell(self.transport, argv, check=False)
+        after = read_battery_temperature(self.transport)
+        if remove_model:
+            _shell(self.transport, ["rm", "-f", remote], check=False)
+        text = f"{out}\n{err}"
+        if rc != 0:
+            detail = next(
+                (ln.strip() for ln in text.splitlines() if re.search(r"ERROR|Error|error|failed|Failed", ln)),
+                _last_line(err, out),
+            )
+            raise ProfilerError(f"benchmark_model failed on {self.transport.serial} (exit {rc}): {detail}")
+        return AdbBenchmarkResult(
+            benchmark=parse_benchmark_model_output(text),
+            command=argv,
+            battery_temp_before_c=before,
+            battery_temp_after_c=after,
+        )
+
+
+def time_tflite_on_device(
+    model_path: str,
+    *,
+    serial: str,
+    benchmark_binary: str,
+    adb_path: str = "adb",
+    transport: Transport | None = None,
+    **run_options: Any,
+) -> AdbBenchmarkResult:
+    """One-call form: push the binary and ``model_path`` to phone ``serial`` and time it.
+
+    ``run_options`` are those of :meth:`AdbBenchmarkRunner.run`. ``transport`` replaces the
+    real :class:`AdbTransport` (tests).
+    """
+    transport = transport or AdbTransport(serial, adb_path=adb_path)
+    return AdbBenchmarkRunner(transport, benchmark_binary).run(model_path, **run_options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m profilers.litert.adb``: time every manifest entry on one phone."""
+    parser = argparse.ArgumentParser(
+        prog="python -m profilers.litert.adb",
+        description="Time .tflite files with TFLite benchmark_model on an Android phone (resumable).",
+    )
+    add_timing_cli_args(parser, with_max_repeats=False)
+    parser.add_argument("--serial", required=True, help="device serial (adb devices -l)")
+    parser.add_argument("--benchmark-binary", required=True, help="benchmark_model built for the phone's ABI")
+    parser.add_argument("--adb", default="adb", help="adb client path (default: adb on PATH)")
+    parser.add_argument("--remote-dir", default=DEFAULT_REMOTE_DIR)
+    parser.add_argument("--threads", type=int, default=1, help="--num_threads (default 1)")
+    parser.add_argument("--use-gpu", action="store_true", help="--use_gpu=true (GPU delegate)")
+    parser.add_argument("--taskset", default=None, help="CPU affinity hex mask, e.g. f0")
+    parser.add_argument("--max-secs", type=float, default=None, help="--max_secs cap per run")
+    args = parser.parse_args(argv)
+
+    def run():
+        transport = AdbTransport(args.serial, adb_path=args.adb)
+        runner = AdbBenchmarkRunner(transport, args.benchmark_binary, remote_dir=args.remote_dir)
+        device = read_device_info(transport)
+        info = {
+            "name": "litert-benchmark_model-adb",
+            "device": device.to_dict(),
+            "num_threads": args.threads,
+            "use_gpu": args.use_gpu,
+            "taskset": args.taskset,
+            "timing": {"warmup_runs": args.warmup, "num_runs": args.repeats, "min_secs": args.min_time_s,
+                       "max_secs": args.max_secs, "clock": "benchmark_model (on device)"},
+            "versions": {"benchmark_binary": os.path.basename(args.benchmark_binary)},
+        }
+
+        def measure(entry: ManifestEntry) -> dict[str, Any]:
+            result = runner.run(
+                entry.path, num_threads=args.threads, use_gpu=args.use_gpu, warmup_runs=args.warmup,
+                num_runs=args.repeats, min_secs=args.min_time_s, max_secs=args.max_secs,
+                signature=entry.signature, taskset_mask=args.taskset,
+            )
+            out = result.to_dict()
+            out["stats"] = out.pop("benchmark")
+            out["latency_ms"] = result.benchmark.latency_ms
+            out["statistic"] = result.benchmark.statistic
+            return out
+
+        return run_manifest(args.manifest, args.output, measure, backend=info,
+                            runtime_versions=info["versions"], fail_fast=args.fail_fast)
+
+    return cli_main(run)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

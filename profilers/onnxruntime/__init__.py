@@ -1,0 +1,1 @@
+"""onnxruntime CPUExecutionProvider runner; see :mod:`profilers.onnxruntime.run`."""
