@@ -102,3 +102,15 @@ def test_unknown_device_and_bad_options():
         make_backend("cpu", precision="fp16")
     with pytest.raises(ProfilerError, match="--serial is for --device pixel"):
         make_backend("cpu", serial="abc")
+
+
+def test_profile_real_litert_tiny(tmp_path):
+    pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
+    backend = make_backend("tflite-cpu")
+    net = parse_structure("SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,1,1)")
+    plan = plan_profile([net], [], 8, num_classes=10, corners=False)
+    table = profile_table(backend, plan, tmp_path / "tfl.json", space=SpaceInfo(name="resnet", resolution=8,
+                                                                                  num_classes=10), settings=FAST)
+    assert table.provenance.input_layout == "NHWC" and table.provenance.backend == "litert"
+    assert "litert-torch" in table.provenance.exporter
+    assert len(table.entries) == len(plan.units) and all(e.latency_ms > 0 for e in table.entries)

@@ -64,6 +64,8 @@ def profile_cmd(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Table path (default: "
                                                    "latency_tables/<device>-<backend>-<precision>-b<B>-<space>-r<R>.json)")] = None,
     keep_work: Annotated[bool, typer.Option(help="Keep converted unit files after success.")] = False,
+    convert_only: Annotated[bool, typer.Option(help="Only convert the units (e.g. while the machine is busy); run "
+                                                    "again without it to time them.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the timing order.")] = 0,
 ):
     """Measure a latency table for a search space on a device (resumes an interrupted run)."""
@@ -99,7 +101,10 @@ def profile_cmd(
                       f"({backend.backend}), {passes} passes -> {out}")
         with phase_progress() as progress:
             table = profile_table(backend, plan, out, space=info, settings=ProfileSettings(passes=passes, seed=seed),
-                                  progress=progress, keep_work=keep_work)
+                                  progress=progress, keep_work=keep_work, convert_only=convert_only)
+        if table is None:
+            console.print(f"converted; time them with the same command without --convert-only")
+            return
         _print_table_summary(table, out)
         console.print(f"next: zendeploy latency validate --table {out} --samples 30")
 

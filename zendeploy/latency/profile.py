@@ -161,8 +161,13 @@ def profile_table(
     settings: ProfileSettings | None = None,
     progress: Progress | None = None,
     keep_work: bool = False,
-) -> LatencyTable:
-    """Measure ``plan`` on ``backend`` and write the table to ``out_path`` (resumable; see module docstring)."""
+    convert_only: bool = False,
+) -> LatencyTable | None:
+    """Measure ``plan`` on ``backend`` and write the table to ``out_path`` (resumable; see module docstring).
+
+    ``convert_only``: stop after converting (returns None); a later call with the same plan times the files. Convert
+    on a busy machine, time in a quiet window.
+    """
     settings = settings or ProfileSettings()
     out = Path(out_path)
     work = out.with_name(out.name + ".work")
@@ -198,6 +203,9 @@ def profile_table(
             backend.convert(model, _input_shape(backend.batch, blocks[0].in_channels, space.resolution), path)
         items[key] = path
         note("convert", len(todo) + j + 1, total)
+
+    if convert_only:
+        return None
 
     # 2. time, in shuffled passes
     runners: dict[str, Callable] = {}
