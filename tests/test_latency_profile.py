@@ -19,7 +19,8 @@ NETS = [
     "SuperConvK3BNRELU(3,16,1,1)SuperResK3K3(16,16,2,8,2)SuperConvK1BNRELU(16,32,1,1)",
     "SuperConvK3BNRELU(3,8,1,1)SuperResK5K5(8,16,2,16,1)SuperConvK1BNRELU(16,48,1,1)",
 ]
-FAST = ProfileSettings(passes=2, timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0), reference_every=5)
+FAST = ProfileSettings(passes=2, timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0), reference_every=5,
+                       max_extra_passes=0)
 SPACE = SpaceInfo(name="resnet", resolution=16, num_classes=10, dataset="cifar")
 
 
@@ -62,6 +63,18 @@ def test_profile_real_onnxruntime_and_resume_after_kill(tmp_path):
     assert loaded.calibration is not None and loaded.calibration.fitted_on == len(NETS)
     pred = LatencyPredictor(loaded).predict(nets[0], 16)
     assert pred.measured_units == pred.n_units and pred.latency_ms > 0
+
+
+def test_noisy_entries_get_extra_passes(tmp_path):
+    nets = [parse_structure(s) for s in NETS[:2]]
+    plan = plan_profile(nets, [], 16, num_classes=10, corners=False)
+    settings = ProfileSettings(passes=2, timing=FAST.timing, remeasure_spread=-1.0, max_extra_passes=1)
+    seen = []
+    table = profile_table(make_backend("cpu"), plan, tmp_path / "t.json", space=SPACE, settings=settings,
+                          progress=lambda ph, d, t: seen.append(ph))
+    # a negative threshold marks every entry noisy: each gets exactly one extra pass
+    assert all(len(e.pass_medians_ms) == 3 and e.latency_ms == min(e.pass_medians_ms) for e in table.entries)
+    assert seen.count("re-time 1") == len(plan.units)
 
 
 def test_plan_refuses_calibration_networks_the_grid_cannot_model():

@@ -53,7 +53,7 @@ def profile_cmd(
     grid_networks: Annotated[int, typer.Option(help="Random networks whose units form the measured grid.",
                                                min=1)] = 40,
     calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for the calibration.",
-                                                      min=0)] = 12,
+                                                      min=0)] = 20,
     max_macs: Annotated[Optional[str], typer.Option(help="Largest network to sample, e.g. 60M (default: 4x the "
                                                          "initial structure).")] = None,
     passes: Annotated[int, typer.Option(help="Shuffled timing passes per unit (min of pass medians).", min=1)] = 3,
