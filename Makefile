@@ -3,14 +3,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench lock clean
 
 # torch is installed first, alone and pinned: 2.13.0 is the local CPU wheel; letting the resolver pick it together
 # with other packages could pull a multi-GB CUDA build.
-$(BIN)/zendeploy: pyproject.toml
+# constraints.txt pins every other package to the versions the suite was run with: without it pip's resolver
+# backtracks for many minutes (xdsl, needed by litert-converter, caps typing-extensions, which caps pydantic).
+PIP    := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+
+$(BIN)/zendeploy: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check "torch==2.13.0"
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PIP) "torch==2.13.0"
+	$(PIP) -e ".[dev]"
 	touch $@
 
 setup: $(BIN)/zendeploy
@@ -20,6 +24,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# Re-pin constraints.txt to what the venv holds, after changing dependencies in pyproject.toml and installing them.
+lock: setup
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu//'; } > constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) runs exports .pytest_cache
