@@ -1,6 +1,6 @@
 """Zero-shot proxies, one module each, all registered by name in one registry (see ``base.py``)."""
 
 from .base import PROXIES, ProxyResult, ProxySpec, compute_proxy, get_proxy, list_proxies, register_proxy
-from . import analytic, zen  # noqa: F401  (registration)
+from . import analytic, gradnorm, naswot, synflow, tenas, zen  # noqa: F401  (registration)
 
 __all__ = ["PROXIES", "ProxyResult", "ProxySpec", "compute_proxy", "get_proxy", "list_proxies", "register_proxy"]
