@@ -41,39 +41,6 @@ def _load_predictor(table: Path | None, device: str | None):
     return predictor
 
 
-def _measure_fn_for(device: str | None, predictor, out: Path, num_classes_hint: int | None):
-    """(measure_fn, reason): the end-to-end measurement of the top-k when the device's backend runs on this host
-    (closing the loop), else None and why not."""
-    if predictor is None:
-        return None, "no latency table was given"
-    device = device or getattr(predictor, "device", None)
-    try:
-        from ..latency.backends import DEVICES, make_backend
-        from ..latency.profile import measure_networks
-    except ImportError:
-        return None, "the latency backends (zendeploy.latency) are not installed"
-    from ..errors import ZenDeployError
-
-    if device not in DEVICES:
-        return None, f"device '{device}' has no measurement backend"
-    if not DEVICES.get(device).local:
-        return None, f"device '{device}' is not attached to this host (measure the top-k on the device)"
-    table = getattr(predictor, "table", None)
-    threads = getattr(getattr(table, "provenance", None), "threads", None) or 1
-    try:
-        backend = make_backend(device, batch=getattr(predictor, "batch", 1) or 1, threads=threads,
-                               precision=getattr(predictor, "precision", "fp32") or "fp32")
-    except ZenDeployError as exc:
-        return None, f"backend for '{device}' unavailable: {str(exc).splitlines()[0]}"
-    classes = getattr(getattr(table, "space", None), "num_classes", None) or num_classes_hint or 1000
-
-    def measure(networks, resolution, *, se=False):
-        return measure_networks(backend, networks, resolution, num_classes=classes, workdir=Path(out) / "measure")
-
-    measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
-    return measure, None
-
-
 def search_command(
     out: Annotated[Path, typer.Option("-o", "--out", help="Run folder, e.g. runs/NAME.")],
     space: Annotated[str, typer.Option("--space", help="mobilenet | resnet | a YAML/JSON space file.")] = "mobilenet",
@@ -118,6 +85,7 @@ def search_command(
 ):
     def body():
         from ..search import Budgets, load_space, run_search
+        from ..search.measure import local_measure_fn
         from ..search.budgets import format_count
         from ..errors import BudgetError
 
@@ -134,7 +102,7 @@ def search_command(
                               f"(results depend on --step, never on --workers)", highlight=False)
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        measure_fn, measure_reason = _measure_fn_for(device, predictor, out, num_classes)
+        measure_fn, measure_reason = local_measure_fn(device, predictor, Path(out) / "measure", num_classes)
         columns = [
             TextColumn("[bold]search"), BarColumn(),
             TextColumn("{task.completed}/{task.total} it"),

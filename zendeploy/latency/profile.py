@@ -102,7 +102,8 @@ def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_netwo
         per_family[u.kind] = per_family.get(u.kind, 0) + 1
     for blocks in calibration_networks:
         for p in network_units(blocks, resolution, se=se, num_classes=num_classes):
-            if per_family.get(p.unit.kind, 0) < 2:
+            measured = unit_key(p.unit, p.resolution) in units  # e.g. the one head of a fixed-width final conv
+            if not measured and per_family.get(p.unit.kind, 0) < 2:
                 raise LatencyTableError(f"the grid has {per_family.get(p.unit.kind, 0)} '{p.unit.kind}' unit(s), too "
                                         f"few to model the calibration networks; add grid networks that use them")
     ref = min(units, key=lambda k: (units[k][0].kind != "conv", k))  # a small, stable unit: the stem conv

@@ -1,0 +1,537 @@
+"""zendeploy.search: official mutation semantics, budgets, the evolution loop, cache, determinism, parallel, resume,
+custom spaces, reports and the CLI. Small CIFAR-resolution searches only (each test well under 10 s on 2 cores)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from zendeploy.cost import network_cost
+from zendeploy.errors import BudgetError, SearchSpaceError, StructureError
+from zendeploy.space.registry import BLOCK_TYPES, CONV
+from zendeploy.space.structure import format_structure, make_block, parse_structure
+from zendeploy.space.units import smart_round
+from zendeploy.search import (
+    MOBILENET, RESNET, Budgets, CheckpointError, candidate_seed, channel_choices, load_space, mutate, mutate_block,
+    parse_count, random_walk, rechain, run_search, space_from_dict, split_blocks, sub_layer_choices,
+)
+from zendeploy.search import evolution
+from zendeploy.search.checkpoint import write_json_atomic
+
+FIXTURES = Path(__file__).parent / "fixtures" / "search"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stand-in latency predictor. THIS STANDS IN FOR A MEASURED LATENCY TABLE: it implements the predictor protocol the
+# search uses (zendeploy.search.budgets.LatencyPredictor: .device, .batch, predict(blocks, resolution, *, se) returning
+# latency_ms / sigma_ms / low_ms / high_ms / to_dict()) from analytic MACs, so these tests do not depend on a profiled
+# table. Replace with zendeploy.latency.load_predictor(<real table>) once a small test table is checked in.
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass
+class _StandInPrediction:
+    latency_ms: float
+    sigma_ms: float
+    low_ms: float
+    high_ms: float
+
+    def to_dict(self) -> dict:
+        return {"latency_ms": self.latency_ms, "sigma_ms": self.sigma_ms, "low_ms": self.low_ms,
+                "high_ms": self.high_ms, "source": "stand-in (MACs model, not a measured table)"}
+
+
+class MacsStandInPredictor:
+    device = "test-cpu"
+    batch = 1
+
+    def __init__(self, ms_per_gmac: float = 10.0, rel_sigma: float = 0.05):
+        self.ms_per_gmac = ms_per_gmac
+        self.rel_sigma = rel_sigma
+        self.calls = 0
+
+    def predict(self, blocks, resolution, *, se=False):
+        self.calls += 1
+        ms = network_cost(blocks, resolution, se=se).macs / 1e9 * self.ms_per_gmac
+        sigma = ms * self.rel_sigma
+        return _StandInPrediction(ms, sigma, max(0.0, ms - 1.96 * sigma), ms + 1.96 * sigma)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The official candidate generation, written out as idstcv/ZenNAS SearchSpace/search_space_{XXBL,IDW_fixfc}.py does it
+# (incremental per-group list, set de-duplication, flattened list-of-lists), to check our one-draw sampler against it.
+# ---------------------------------------------------------------------------------------------------------------------
+def official_channels(c, upper):
+    xs = [c * 2.5, c * 2, c * 1.5, c * 1.25, c, c / 1.25, c / 1.5, c / 2, c / 2.5]
+    xs = [max(8, x) for x in xs] if upper is None else [min(upper, max(8, x)) for x in xs]
+    return sorted(set(smart_round(x, base=8) for x in xs), reverse=True)
+
+
+def official_sublayers(s):
+    return sorted(set(max(0, round(x)) for x in [s, s + 1, s + 2, s - 1, s - 2]), reverse=True)
+
+
+def official_candidates(block, groups, upper, fixfc):
+    if BLOCK_TYPES.get(block.name).family == CONV:
+        outs = [block.out_channels] if (fixfc and block.kernel == 1) else official_channels(block.out_channels, upper)
+        return [[f"{block.name}({block.in_channels},{o},{block.stride},1)" for o in set(outs)]]
+    lists = []
+    for group in groups:
+        cur = []
+        outs = official_channels(block.out_channels, upper)
+        subs = official_sublayers(block.sub_layers)
+        btns = official_channels(block.bottleneck, upper)
+        for t in group:
+            for o, s, b in itertools.product(outs, subs, btns):
+                o, b = smart_round(o, 8), smart_round(b, 8)
+                if o < 8 or b < 8 or s <= 0:
+                    continue
+                cur.append(f"{t}({block.in_channels},{o},{block.stride},{b},{s})")
+            cur = list(set(cur))
+            lists.append(cur)
+    return lists
+
+
+class _IndexRng:
+    """A fake RNG whose randrange returns a preset index (to enumerate our sampler's virtual list)."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def randrange(self, n):
+        assert 0 <= self.k < n
+        return self.k
+
+
+@pytest.mark.parametrize("space,block", [
+    (RESNET, "SuperResK3K3(32,64,2,32,1)"),
+    (RESNET, "SuperResK1K5K1(64,1024,1,24,4)"),  # width clamp at 2048
+    (RESNET, "SuperConvK1BNRELU(64,128,1,1)"),
+    (MOBILENET, "SuperResIDWE6K3(32,48,2,32,2)"),
+    (MOBILENET, "SuperConvK3BNRELU(3,8,2,1)"),
+    (MOBILENET, "SuperConvK1BNRELU(128,2048,1,1)"),  # fixfc: frozen
+])
+def test_candidate_distribution_equals_official_flattened_list(space, block):
+    b = parse_structure(block)[0]
+    official = Counter(s for sub in official_candidates(b, space.block_groups, space.max_channels,
+                                                        space.freeze_1x1_conv) for s in sub)
+    if b.bottleneck is None:
+        n = len(channel_choices(b.out_channels, space)) if not (space.freeze_1x1_conv and b.kernel == 1) else 1
+    else:
+        n = (sum(len(g) - max(0, i - 1) for g in space.block_groups for i in range(len(g))) * len(channel_choices(b.out_channels, space))
+             * len(channel_choices(b.bottleneck, space)) * len(sub_layer_choices(b.sub_layers, space)))
+    ours = Counter(str(mutate_block(b, _IndexRng(k), space)) for k in range(n))
+    assert ours == official  # same candidates with the same multiplicities: the same distribution for one draw
+
+
+def test_channel_and_sublayer_choices_match_official_functions():
+    for c in list(range(8, 400, 8)) + [1000, 1600, 2048, 5, 12]:
+        assert channel_choices(c, RESNET) == official_channels(c, 2048)
+        assert channel_choices(c, MOBILENET) == official_channels(c, None)
+    assert sub_layer_choices(1, RESNET) == [3, 2, 1]  # non-positive dropped, not clamped to 1
+    assert sub_layer_choices(4, RESNET) == [6, 5, 4, 3, 2]
+    assert channel_choices(8, RESNET) == [16, 8]  # 20 -> 16 and 12 -> 16 (banker's rounding, as official)
+
+
+def test_official_type_weighting_frequencies():
+    rng = random.Random(1)
+    b = parse_structure("SuperResK3K3(32,64,2,32,1)")[0]
+    counts = Counter(mutate_block(b, rng, RESNET).name for _ in range(6000))
+    for group in RESNET.block_groups:  # 3 : 3 : 2 within each group (official list aliasing), groups equal
+        freq = [counts[t] / 6000 for t in group]
+        for f, expected in zip(freq, (3 / 16, 3 / 16, 2 / 16)):
+            assert abs(f - expected) < 0.02
+
+
+def test_split_rule_is_official_3_plus_3():
+    b6 = make_block("SuperResK1K3K1", 32, 64, 2, 16, 6)
+    b7 = make_block("SuperResK1K3K1", 32, 64, 2, 16, 7)
+    b5 = make_block("SuperResK1K3K1", 32, 64, 2, 16, 5)
+    conv = make_block("SuperConvK3BNRELU", 3, 32, 2, 7)
+    assert [str(x) for x in split_blocks([b6])] == ["SuperResK1K3K1(32,64,2,16,3)", "SuperResK1K3K1(64,64,1,16,3)"]
+    # official split(6) writes 6//2 and 6-6//2 whatever the count: a 7-layer block becomes 3 + 3
+    assert [str(x) for x in split_blocks([b7])] == ["SuperResK1K3K1(32,64,2,16,3)", "SuperResK1K3K1(64,64,1,16,3)"]
+    assert split_blocks([b5]) == [b5]
+    assert split_blocks([conv]) == [conv]
+
+
+def test_rechain_and_duplicate_replacement_index():
+    blocks = parse_structure(RESNET.initial["cifar"])
+    changed = list(blocks)
+    changed[2] = changed[2].with_(out_channels=40)
+    out = rechain(changed)
+    assert out[3].in_channels == 40 and out[0] == blocks[0]
+    parse_structure(format_structure(out))
+
+    class Rng(random.Random):  # both replacements pick block 2: the second is skipped (official `continue`)
+        def randint(self, a, b):
+            return 2
+
+    rng = Rng(0)
+    child = mutate(blocks, rng, RESNET, num_replaces=2)
+    assert sum(1 for a, b in zip(blocks, child) if a.name != b.name or a.out_channels != b.out_channels
+               or a.bottleneck != b.bottleneck or a.sub_layers != b.sub_layers) <= 1
+
+
+@pytest.mark.parametrize("space,dataset", [(RESNET, "cifar"), (MOBILENET, "imagenet"), (MOBILENET, "cifar")])
+def test_mutation_stays_in_space_and_bounds(space, dataset):
+    rng = random.Random(0)
+    initial = space.initial_blocks(dataset)
+    strides = [b.stride for b in initial]
+    for _ in range(60):
+        cur = initial
+        for _ in range(12):
+            cur = mutate(cur, rng, space, rng.choice([1, 2]))
+            assert parse_structure(format_structure(cur)) == cur  # valid and chained
+            assert cur[0].in_channels == 3 and cur[0].name == initial[0].name
+            assert [b.stride for b in cur if b.stride != 1] == [s for s in strides if s != 1]
+            for b in cur:
+                if b.bottleneck is None:
+                    assert b.name in {x.name for x in initial if x.bottleneck is None}
+                else:
+                    assert b.name in space.block_types and 1 <= b.sub_layers < space.split_threshold
+                for w in (b.out_channels, b.bottleneck):
+                    if w is None or (b.bottleneck is None and b.kernel == 1 and space.freeze_1x1_conv):
+                        continue
+                    assert w % 8 == 0 and w >= space.min_channels
+                    assert space.max_channels is None or w <= space.max_channels
+            if space.freeze_1x1_conv:
+                assert cur[-1] == initial[-1].with_(in_channels=cur[-1].in_channels)
+
+
+def test_random_walk_deterministic_and_valid():
+    a = random_walk(RESNET.initial_blocks("cifar"), random.Random(5), RESNET)
+    b = random_walk(RESNET.initial_blocks("cifar"), random.Random(5), RESNET)
+    assert a == b
+    parse_structure(format_structure(a))
+
+
+# ------------------------------------------------------------------------------------------------------ budgets
+
+
+def test_parse_count():
+    assert parse_count("400M") == 400_000_000
+    assert parse_count("5M") == 5_000_000
+    assert parse_count("1.2G") == 1_200_000_000
+    assert parse_count("1.7B") == 1_700_000_000
+    assert parse_count("500k") == 500_000
+    assert parse_count("2e6") == 2_000_000
+    assert parse_count(3000) == 3000
+    for bad in ("abc", "-5M", "0", "5MB", "", "1.2.3M"):
+        with pytest.raises(BudgetError):
+            parse_count(bad, "params")
+    with pytest.raises(BudgetError, match="MACs"):
+        Budgets.parse(flops="400X")
+    with pytest.raises(BudgetError):
+        Budgets.parse(latency_ms="fast")
+    with pytest.raises(BudgetError):
+        Budgets(latency_ms=-1.0)
+
+
+def test_budgets_required_and_latency_needs_table():
+    with pytest.raises(BudgetError, match="at least one size budget"):
+        run_search("resnet", Budgets(layers=10), resolution=32, iterations=5)
+    with pytest.raises(BudgetError, match="latency table"):
+        run_search("resnet", Budgets(latency_ms=1.0), resolution=32, iterations=5)
+
+
+def test_infeasible_budgets_are_clear_errors_before_search():
+    calls = []
+    for budgets, predictor, match in [
+        (Budgets.parse(params="1K"), None, "infeasible params budget"),
+        (Budgets.parse(flops="100K"), None, "infeasible MACs budget"),
+        (Budgets.parse(params="1M", layers=3), None, "infeasible layers budget"),
+        (Budgets(latency_ms=1e-6), MacsStandInPredictor(), "infeasible latency budget"),
+    ]:
+        with pytest.raises(BudgetError, match=match) as info:
+            run_search("resnet", budgets, resolution=32, iterations=50, proxy="params", predictor=predictor,
+                       progress=calls.append, space_max_layers=False)
+        assert "\n" not in str(info.value)
+    assert calls == []  # nothing ran
+
+
+def test_no_candidate_within_budget_is_reported():
+    # feasible in principle (the smallest net fits) but the initial structure is far above: no child fits
+    with pytest.raises(BudgetError, match="no candidate met the budgets"):
+        run_search("resnet", Budgets.parse(flops="10M"), dataset="imagenet", resolution=224, population=16,
+                   iterations=30, proxy="params")
+
+
+# ------------------------------------------------------------------------------------------------------ the loop
+
+
+def _official_loop_reference(space, budgets, *, dataset, resolution, population, iterations, seed, proxy,
+                             batch_size, num_classes, predictor=None):
+    """evolution_search.py main(), line by line, with our mutation, checker and (seeded) scorer."""
+    from zendeploy.search.budgets import BudgetChecker
+
+    rng = random.Random(seed)
+    initial = space.initial_blocks(dataset)
+    checker = BudgetChecker(budgets, resolution, num_classes=num_classes, se=space.se, predictor=predictor)
+    structures, scores = [], []
+    accepted = 0
+    for _ in range(iterations):
+        while len(structures) > population:
+            i = scores.index(min(scores))
+            scores.pop(i)
+            structures.pop(i)
+        if len(structures) <= 10:
+            child = mutate(initial, rng, space, 1)
+        else:
+            child = mutate(parse_structure(structures[rng.randint(0, len(structures) - 1)]), rng, space, 2)
+        if not checker.check(child).ok:
+            continue
+        s = format_structure(child)
+        score = evolution.score_task((proxy, child, resolution, batch_size, candidate_seed(seed, s),
+                                      num_classes))["score"]
+        structures.append(s)
+        scores.append(score)
+        accepted += 1
+    return structures, scores, accepted
+
+
+def test_step1_reproduces_the_official_loop():
+    kw = dict(dataset="cifar", resolution=32, population=12, iterations=60, seed=3, proxy="zen", batch_size=2,
+              num_classes=100)
+    budgets = Budgets.parse(params="300K", layers=14)
+    structures, scores, accepted = _official_loop_reference(RESNET, budgets, **kw)
+    r = run_search(RESNET, budgets, space_max_layers=False, **kw)
+    best = max(scores)
+    assert r.best.structure == structures[scores.index(best)] and r.best.score == best
+    expected = sorted(scores, reverse=True)[:12]
+    assert [c.score for c in r.population] == expected
+    assert r.accepted == accepted and r.iterations == 60 and accepted > 12
+    assert r.evaluations + r.cache_hits == r.accepted
+
+
+def test_budgets_never_violated_by_population():
+    pred = MacsStandInPredictor(ms_per_gmac=10.0)
+    budgets = Budgets(macs=40_000_000, params=400_000, layers=12, latency_ms=0.35, latency_margin=1.0)
+    r = run_search(RESNET, budgets, resolution=32, population=16, iterations=120, proxy="zen", batch_size=2,
+                   seed=1, predictor=pred)
+    assert r.rejected  # the budgets bite
+    for c in r.population:
+        blocks = parse_structure(c.structure)
+        cost = network_cost(blocks, 32, num_classes=100)
+        assert cost.params <= budgets.params and cost.macs <= budgets.macs and cost.layers <= budgets.layers
+        p = pred.predict(blocks, 32)
+        assert p.latency_ms + budgets.latency_margin * p.sigma_ms <= budgets.latency_ms
+        assert c.latency is not None and c.latency["latency_ms"] == pytest.approx(p.latency_ms)
+    assert r.report["best"]["latency"]["unit"].startswith("ms per image at batch 1 on test-cpu")
+    assert r.report["budgets"]["latency"]["margin_sigmas"] == 1.0
+
+
+def test_determinism_under_seed_and_random_strategy():
+    kw = dict(resolution=32, population=16, iterations=50, proxy="zen", batch_size=2)
+    a = run_search("resnet", Budgets.parse(params="500K"), seed=7, **kw)
+    b = run_search("resnet", Budgets.parse(params="500K"), seed=7, **kw)
+    c = run_search("resnet", Budgets.parse(params="500K"), seed=8, **kw)
+    assert [(x.structure, x.score) for x in a.population] == [(x.structure, x.score) for x in b.population]
+    assert [x.structure for x in a.population] != [x.structure for x in c.population]
+    ra = run_search("resnet", Budgets.parse(params="500K"), seed=7, strategy="random", **kw)
+    rb = run_search("resnet", Budgets.parse(params="500K"), seed=7, strategy="random", **kw)
+    assert ra.best.structure == rb.best.structure and ra.best.score == rb.best.score
+    for x in ra.population:
+        assert network_cost(parse_structure(x.structure), 32, num_classes=100).params <= 500_000
+
+
+def test_score_cache_never_scores_a_structure_twice(monkeypatch):
+    scored = []
+    real = evolution.score_task
+
+    def counting(task):
+        scored.append(format_structure(task[1]))
+        return real(task)
+
+    monkeypatch.setattr(evolution, "score_task", counting)
+    # fixfc space: mutating the frozen final 1x1 returns the initial structure itself, so duplicates are frequent
+    r = run_search("mobilenet", Budgets.parse(params="2M"), dataset="cifar", resolution=32, population=16,
+                   iterations=60, proxy="zen", batch_size=2, seed=0)
+    assert len(scored) == len(set(scored)) == r.evaluations
+    assert r.cache_hits > 0 and r.evaluations + r.cache_hits == r.accepted
+    assert r.report["cache_hits"] == r.cache_hits and r.report["rejected"]["total"] == sum(r.rejected.values())
+
+
+def test_parallel_workers_identical_to_serial():
+    kw = dict(resolution=32, population=12, iterations=16, proxy="zen", batch_size=2, seed=4, step=4)
+    serial = run_search("resnet", Budgets.parse(params="400K"), workers=1, **kw)
+    parallel = run_search("resnet", Budgets.parse(params="400K"), workers=2, **kw)
+    assert [(x.structure, x.score) for x in serial.population] == [(x.structure, x.score) for x in parallel.population]
+    assert (serial.evaluations, serial.cache_hits, serial.rejected) == \
+        (parallel.evaluations, parallel.cache_hits, parallel.rejected)
+
+
+def test_resume_gives_the_same_result(tmp_path):
+    kw = dict(resolution=32, population=12, iterations=70, proxy="zen", batch_size=2, seed=2, checkpoint_every=0.0,
+              plot=False)
+    budgets = Budgets.parse(params="400K")
+    full = run_search("resnet", budgets, out_dir=tmp_path / "full", **kw)
+
+    steps = []
+
+    def interrupt(p):
+        steps.append(p.iteration)
+        if len(steps) == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search("resnet", budgets, out_dir=tmp_path / "cut", progress=interrupt, **kw)
+    saved = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
+    assert 0 < saved["counters"]["iterations"] < 70 and not saved["done"]
+    with pytest.raises(CheckpointError, match="already holds a search"):
+        run_search("resnet", budgets, out_dir=tmp_path / "cut", **kw)
+    resumed = run_search("resnet", budgets, out_dir=tmp_path / "cut", resume=True, **kw)
+    assert resumed.resumed
+    assert [(x.structure, x.score) for x in resumed.population] == [(x.structure, x.score) for x in full.population]
+    assert (resumed.iterations, resumed.evaluations, resumed.cache_hits, resumed.rejected) == \
+        (full.iterations, full.evaluations, full.cache_hits, full.rejected)
+    assert (tmp_path / "cut" / "best_structure.txt").read_text().strip() == full.best.structure
+    with pytest.raises(CheckpointError, match="population"):
+        run_search("resnet", budgets, out_dir=tmp_path / "cut", resume=True, **{**kw, "population": 13})
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        run_search("resnet", budgets, out_dir=tmp_path / "none", resume=True, **kw)
+    assert not [p for p in (tmp_path / "cut").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_json_write_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "c.json"
+    write_json_atomic(path, {"a": 1})
+    with pytest.raises(ValueError):
+        write_json_atomic(path, {"a": math.nan})  # not serialisable with allow_nan=False
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
+
+
+def test_report_files_and_measure_hook(tmp_path):
+    pred = MacsStandInPredictor()
+    measured = []
+
+    def measure(networks, resolution, *, se=False):  # stands in for the device backend (closing the loop)
+        measured.append(len(networks))
+        return [pred.predict(b, resolution).latency_ms * 1.1 for b in networks]
+
+    measure.name = "stand-in"
+    r = run_search("resnet", Budgets(latency_ms=0.5, params=600_000), resolution=32, population=12, iterations=30,
+                   proxy="zen", batch_size=2, predictor=pred, out_dir=tmp_path / "run", top_k=3, measure_fn=measure)
+    run = tmp_path / "run"
+    for name in ("best_structure.txt", "report.json", "top_k.json", "population.png", "checkpoint.json"):
+        assert (run / name).is_file(), name
+    assert parse_structure((run / "best_structure.txt").read_text().strip())
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["structure"] == r.best.structure and rep["best"]["params"] == r.best.params
+    assert {"latency_ms", "sigma_ms", "low_ms", "high_ms", "unit"} <= set(rep["best"]["latency"])
+    assert rep["budgets"]["params"]["unit"] == "parameters" and "ms per image" in rep["budgets"]["latency"]["unit"]
+    assert {"zendeploy", "torch", "python"} <= set(rep["versions"])
+    assert rep["measured"]["ran"] and measured == [3] and len(rep["measured"]["results"]) == 3
+    assert rep["measured"]["chosen_meets_budget_measured"] == (rep["measured"]["chosen_measured_ms"] <= 0.5)
+    assert len(json.loads((run / "top_k.json").read_text())) == 3
+    assert (run / "population.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_other_proxies_from_registry():
+    r = run_search("resnet", Budgets.parse(params="300K"), resolution=32, population=12, iterations=40,
+                   proxy="params", seed=0)
+    assert r.best.score == pytest.approx(math.log(r.best.params))
+    with pytest.raises(Exception, match="unknown proxy"):
+        run_search("resnet", Budgets.parse(params="300K"), resolution=32, iterations=5, proxy="zenn")
+
+
+# ------------------------------------------------------------------------------------------------------ spaces
+
+
+def test_builtin_spaces_roundtrip_and_initials():
+    for space in (RESNET, MOBILENET):
+        assert space_from_dict(space.to_dict()).to_dict() == space.to_dict()
+        for ds in space.datasets:
+            parse_structure(space.initial[ds])
+    assert RESNET.dataset_for(32) == "cifar" and RESNET.dataset_for(224) == "imagenet"
+    assert MOBILENET.default_max_layers("imagenet") == 14 and RESNET.default_max_layers("cifar") == 18
+    assert MOBILENET.block_groups[0][:4] == ("SuperResIDWE1K3", "SuperResIDWE2K3", "SuperResIDWE4K3",
+                                             "SuperResIDWE6K3")
+
+
+def test_custom_space_files_search():
+    space = load_space(FIXTURES / "tiny_resnet.yaml")
+    assert space.name == "tiny-resnet" and space.max_channels == 256 and len(space.block_groups) == 2
+    r = run_search(space, Budgets.parse(params="200K"), dataset="small", resolution=64, population=12,
+                   iterations=40, proxy="zen", batch_size=2)
+    assert r.report["settings"]["dataset"] == "small"
+    for c in r.population:
+        for b in parse_structure(c.structure):
+            assert b.bottleneck is None or b.name in space.block_types
+            assert b.out_channels <= 256
+        assert c.layers <= 10  # the file's max_layers for 'small'
+    idw = load_space(FIXTURES / "tiny_idw.json")
+    assert idw.se and idw.channel_base == 16 and idw.datasets == ["default"]
+    r2 = run_search(idw, Budgets.parse(flops="20M"), resolution=32, population=12, iterations=30, proxy="params")
+    for c in r2.population:
+        blocks = parse_structure(c.structure)
+        assert all(w % 16 == 0 for b in blocks[:-1] for w in (b.out_channels, b.bottleneck) if w)
+        assert network_cost(blocks, 32, num_classes=1000, se=True).macs <= 20_000_000  # SE counted
+
+
+@pytest.mark.parametrize("name,match", [
+    ("bad_block_type.yaml", r"field 'block_types': unknown block type 'SuperResK3K9'; did you mean"),
+    ("bad_conv_type.yaml", r"field 'block_types': 'SuperConvK3BNRELU' is a plain conv block"),
+    ("bad_initial.yaml", r"field 'initial': cifar: block 2 \(SuperResK3K3\) has in_channels 16"),
+    ("bad_bounds.yaml", r"max_channels 32 is below min_channels 64"),
+    ("bad_field.yaml", r"field 'max_width' is not a known field"),
+    ("bad_missing.yaml", r"field 'block_types' is required"),
+    ("bad_syntax.yaml", r"is not valid YAML: .*line 2"),
+])
+def test_bad_space_files_give_one_line_errors(name, match):
+    with pytest.raises(SearchSpaceError, match=match) as info:
+        load_space(FIXTURES / name)
+    assert "\n" not in str(info.value) and name in str(info.value)
+
+
+def test_space_name_errors(tmp_path):
+    with pytest.raises(SearchSpaceError, match="did you mean 'resnet'"):
+        load_space("resnt")
+    with pytest.raises(SearchSpaceError, match="does not exist"):
+        load_space(str(tmp_path / "nope.yaml"))
+    with pytest.raises(SearchSpaceError, match="no initial structure for dataset 'coco'"):
+        run_search("resnet", Budgets.parse(params="1M"), dataset="coco", iterations=1)
+    with pytest.raises(SearchSpaceError, match="too small"):
+        run_search("mobilenet", Budgets.parse(params="1M"), dataset="imagenet", resolution=8, iterations=1)
+    with pytest.raises(StructureError):
+        parse_structure(RESNET.initial["cifar"][:-1])
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from zendeploy.cli.app import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_search_writes_run_and_errors(tmp_path):
+    out = tmp_path / "runs" / "tiny"
+    res = _cli(["search", "--space", "resnet", "--res", "32", "--params", "300K", "--population", "12",
+                "--iterations", "30", "--batch-size", "2", "--top-k", "4", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "next: zendeploy info --run" in res.output
+    s = (out / "best_structure.txt").read_text().strip()
+    parse_structure(s)
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["settings"]["population"] == 12 and rep["measured"]["ran"] is False
+    assert len(json.loads((out / "top_k.json").read_text())) == 4
+    again = _cli(["search", "--space", "resnet", "--res", "32", "--params", "300K", "-o", str(out)])
+    assert again.exit_code == 1 and "--resume" in again.output
+    bad = _cli(["search", "--space", "resnet", "--res", "32", "--params", "1K", "-o", str(tmp_path / "x")])
+    assert bad.exit_code == 1 and "infeasible params budget" in bad.output
+    lat = _cli(["search", "--space", "resnet", "--latency-ms", "0.5", "-o", str(tmp_path / "y")])
+    assert lat.exit_code == 1 and "--latency-ms needs --table" in lat.output
+    dev = _cli(["search", "--space", "resnet", "--params", "1M", "--device", "t4", "-o", str(tmp_path / "z")])
+    assert dev.exit_code == 1 and "--table" in dev.output
+    space = _cli(["search", "--space", str(FIXTURES / "bad_field.yaml"), "--params", "1M", "-o", str(tmp_path / "w")])
+    assert space.exit_code == 1 and "max_width" in space.output

@@ -1,0 +1,91 @@
+"""Atomic JSON checkpoints of a search: written to a temporary file in the same folder, fsynced, then
+``os.replace``d over the old one, so a crash at any moment leaves either the previous or the new checkpoint.
+
+A checkpoint holds everything the future of the search depends on: the mutation RNG state, the population in order,
+the score cache (so resumed runs count evaluations as an uninterrupted run does), the counters and a fingerprint of
+the settings that change results (a resume with different settings is refused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ZenDeployError
+
+CHECKPOINT_NAME = "checkpoint.json"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ZenDeployError):
+    """A search checkpoint is missing, corrupt or belongs to different settings."""
+
+
+def rng_state_to_json(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def rng_state_from_json(data: list) -> tuple:
+    version, internal, gauss = data
+    return (int(version), tuple(int(x) for x in internal), gauss)
+
+
+def restore_rng(data: list) -> random.Random:
+    rng = random.Random()
+    rng.setstate(rng_state_from_json(data))
+    return rng
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=indent, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_checkpoint(out_dir: str | os.PathLike, state: dict) -> Path:
+    path = Path(out_dir) / CHECKPOINT_NAME
+    write_json_atomic(path, {"format": FORMAT_VERSION, **state})
+    return path
+
+
+def load_checkpoint(out_dir: str | os.PathLike) -> dict:
+    path = Path(out_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"nothing to resume: '{out_dir}' has no {CHECKPOINT_NAME}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint '{path}' has an unknown format (expected version {FORMAT_VERSION})")
+    for key in ("fingerprint", "rng_state", "population", "scores", "counters"):
+        if key not in data:
+            raise CheckpointError(f"checkpoint '{path}' is missing '{key}'")
+    return data
+
+
+def compare_fingerprints(saved: dict, current: dict, where: str) -> None:
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            raise CheckpointError(
+                f"cannot resume '{where}': it was started with {key}={json.dumps(saved.get(key))[:80]}, now "
+                f"{key}={json.dumps(current.get(key))[:80]}; resume with the same settings or use a new output folder"
+            )

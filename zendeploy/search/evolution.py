@@ -1,0 +1,490 @@
+"""The search loop: the official Zen-NAS steady-state evolution (and a random-search baseline), plus what the official
+code lacks: a score cache, budgets checked from tables, parallel scoring, checkpoints and resume.
+
+Official loop (``evolution_search.py``), reproduced with ``step=1`` (the default):
+
+    for each iteration:
+        while len(population) > population_size: remove the member with the lowest score (first one on ties)
+        if len(population) <= 10: child = mutate(initial structure, 1 replacement)
+        else:                     child = mutate(uniformly random member, 2 replacements)
+        if layers / params / MACs / latency over budget: continue        (the iteration still counts)
+        score the child; append it to the population                      (duplicates allowed)
+    best = the member with the highest score (first one on ties)
+
+``iterations`` counts children generated (rejected ones included), as the official ``evolution_max_iter`` does.
+
+Additions (none of them changes what a serial ``step=1`` run does with a given seed):
+
+- Scores are cached by structure string: a duplicate child is appended with its cached score and never scored again.
+  Each candidate's proxy seed is derived from the search seed and the structure (SHA-256), so a structure's score
+  does not depend on when, where or in which order it is computed.
+- ``step`` > 1 generates ``step`` accepted children from the same population snapshot before scoring them together
+  (in parallel with ``workers`` > 1), then appends them in order. Results depend on ``step``, never on ``workers``.
+- Proxies run with ``threads_per_eval`` torch threads (default 1) in the main process and in workers alike: the
+  number of threads changes convolution rounding, and scores must not depend on the worker count.
+- Checkpoints (atomic) every ``checkpoint_every`` seconds and on interruption; ``resume=True`` continues from the last
+  completed step and gives the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from ..errors import BudgetError, SearchSpaceError, ZenDeployError
+from ..space.structure import BlockSpec, format_structure, parse_structure
+from . import checkpoint as ckpt
+from .budgets import BudgetChecker, Budgets, LatencyPredictor, check_feasible, format_count, predictor_batch
+from .mutation import mutate, random_walk
+from .spaces import SearchSpace, load_space
+
+INITIAL_PHASE = 10  # official: `if len(popu_structure_list) <= 10:` mutate the initial structure
+INVALID_SCORE = -9999.0  # official score of a candidate whose proxy fails
+CHECK_CACHE_SIZE = 200_000  # budget verdicts kept by structure (cleared when full)
+STRATEGIES = ("evolution", "random")
+
+# measure_fn(networks, resolution, *, se) -> one end-to-end latency per network, in ms per image (a float, or a dict
+# with 'latency_ms'); networks is a list of block tuples (the top-k), measured together so a backend can interleave
+# them. Give it a ``name`` attribute for the report.
+MeasureFn = Callable[..., Sequence[Any]]
+
+
+@dataclass
+class Candidate:
+    structure: str
+    score: float
+    valid: bool
+    params: int
+    macs: int
+    layers: int
+    latency: Optional[dict] = None
+    proxy_seconds: float = 0.0
+    reason: Optional[str] = None
+
+    @property
+    def latency_ms(self) -> Optional[float]:
+        return None if self.latency is None else self.latency.get("latency_ms")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ProgressInfo:
+    iteration: int
+    iterations: int
+    evaluations: int
+    max_evaluations: Optional[int]
+    best_score: Optional[float]
+    population: int
+    accepted: int
+    rejected: int
+    cache_hits: int
+    elapsed: float
+    acceptance_rate: float
+    evaluations_per_second: float
+    iterations_per_second: float
+
+
+@dataclass
+class SearchResult:
+    best: Candidate
+    population: list[Candidate]  # best first
+    iterations: int
+    evaluations: int
+    cache_hits: int
+    accepted: int
+    rejected: dict
+    seconds: float
+    resumed: bool = False
+    out_dir: Optional[str] = None
+    report: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+
+    @property
+    def structure(self) -> str:
+        return self.best.structure
+
+    def top(self, k: int) -> list[Candidate]:
+        return self.population[:k]
+
+
+def candidate_seed(seed: int, structure: str) -> int:
+    """The proxy seed of one candidate: from the search seed and the structure string (never Python's hash())."""
+    digest = hashlib.sha256(f"{int(seed)}|{structure}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+# ------------------------------------------------------------------------------------------------------ scoring
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    from .. import proxies  # noqa: F401  (registration, once per worker)
+
+
+def score_task(task: tuple) -> dict:
+    """Score one candidate (runs in the main process or a worker). Any failure gives the official -9999."""
+    proxy, blocks, resolution, batch_size, seed, num_classes = task
+    from ..proxies import compute_proxy
+
+    t0 = time.perf_counter()
+    try:
+        r = compute_proxy(proxy, blocks, resolution=resolution, batch_size=batch_size, repeats=1, seed=seed,
+                          num_classes=num_classes)
+        valid, score, reason = r.valid, float(r.score), r.reason
+    except ZenDeployError as exc:
+        valid, score, reason = False, math.nan, str(exc)
+    except Exception as exc:  # the official loop catches everything a proxy raises (e.g. out of memory)
+        valid, score, reason = False, math.nan, f"{type(exc).__name__}: {exc}"
+    if not valid or not math.isfinite(score):
+        valid, score = False, INVALID_SCORE
+    return {"score": score, "valid": valid, "reason": reason, "seconds": time.perf_counter() - t0}
+
+
+class _Scorer:
+    def __init__(self, proxy: str, resolution: int, batch_size: int, seed: int, num_classes: int, workers: int,
+                 threads: int):
+        self.args = (proxy, resolution, batch_size, seed, num_classes)
+        self.workers = workers
+        self.threads = threads
+        self.pool = None
+        self._saved_threads = None
+
+    def __enter__(self):
+        import torch
+
+        self._saved_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(self.threads,))
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._saved_threads is not None:
+            torch.set_num_threads(self._saved_threads)
+        return False
+
+    def score(self, items: list[tuple[str, tuple[BlockSpec, ...]]]) -> list[dict]:
+        proxy, resolution, batch_size, seed, num_classes = self.args
+        tasks = [(proxy, blocks, resolution, batch_size, candidate_seed(seed, s), num_classes) for s, blocks in items]
+        if self.pool is None or len(tasks) <= 1:
+            return [score_task(t) for t in tasks]
+        return list(self.pool.map(score_task, tasks))
+
+
+# ------------------------------------------------------------------------------------------------------- engine
+
+
+def _resolve_predictor_info(predictor) -> dict | None:
+    if predictor is None:
+        return None
+    return {
+        "device": getattr(predictor, "device", None),
+        "batch": predictor_batch(predictor),
+        "precision": getattr(predictor, "precision", None),
+        "table": str(getattr(predictor, "table_path", getattr(predictor, "path", "")) or "") or None,
+        "type": type(predictor).__name__,
+    }
+
+
+def run_search(
+    space: SearchSpace | str = "mobilenet",
+    budgets: Budgets | None = None,
+    *,
+    resolution: int | None = None,
+    dataset: str | None = None,
+    num_classes: int | None = None,
+    population: int = 256,
+    iterations: int = 20000,
+    max_evaluations: int | None = None,
+    proxy: str = "zen",
+    batch_size: int = 64,
+    seed: int = 0,
+    workers: int = 1,
+    step: int = 1,
+    strategy: str = "evolution",
+    predictor: LatencyPredictor | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint_every: float = 10.0,
+    top_k: int = 10,
+    measure_fn: MeasureFn | None = None,
+    measure_skip_reason: str | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    threads_per_eval: int = 1,
+    space_max_layers: bool = True,
+    random_walk_steps: int | None = None,
+    plot: bool = True,
+) -> SearchResult:
+    """Search ``space`` under ``budgets`` and return the best candidate (see module docstring for the semantics).
+
+    ``budgets.layers`` None takes the space's default layer budget for the dataset when ``space_max_layers``.
+    ``iterations``: children generated (official ``evolution_max_iter``); ``max_evaluations``: optional cap on proxy
+    computations (cache misses). ``out_dir``: where ``best_structure.txt``, ``report.json``, ``top_k.json``,
+    ``population.png`` and ``checkpoint.json`` go (None: nothing written, no checkpoints).
+    """
+    from ..proxies import get_proxy
+
+    space = load_space(space)
+    budgets = budgets or Budgets()
+    if strategy not in STRATEGIES:
+        raise SearchSpaceError(f"unknown search strategy '{strategy}' (valid: {', '.join(STRATEGIES)})")
+    for name, value, low in (("population", population, 1), ("iterations", iterations, 0), ("step", step, 1),
+                             ("workers", workers, 1), ("top_k", top_k, 1), ("threads_per_eval", threads_per_eval, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise BudgetError(f"{name} must be an integer >= {low}, got {value!r}")
+    if max_evaluations is not None and (not isinstance(max_evaluations, int) or max_evaluations < 1):
+        raise BudgetError(f"max_evaluations must be a positive integer, got {max_evaluations!r}")
+    spec = get_proxy(proxy)  # RegistryError naming the closest proxy
+    if batch_size < spec.min_batch_size:
+        raise BudgetError(f"proxy '{proxy}' needs a batch size of at least {spec.min_batch_size}, got {batch_size}")
+
+    dataset = space.dataset_for(resolution, dataset)
+    if resolution is None:
+        resolution = space.default_resolution(dataset)
+        if resolution is None:
+            raise SearchSpaceError(f"resolution is required for dataset '{dataset}' of space '{space.name}'")
+    num_classes = num_classes or space.default_num_classes(dataset)
+    space.check_resolution(dataset, resolution)
+    layers_from_space = False
+    if budgets.layers is None and space_max_layers and space.default_max_layers(dataset) is not None:
+        budgets = Budgets(budgets.macs, budgets.params, space.default_max_layers(dataset), budgets.latency_ms,
+                          budgets.latency_margin)
+        layers_from_space = True
+    if not budgets.constrains_size:
+        raise BudgetError("give at least one size budget (MACs/--flops, --params or --latency-ms): without one the "
+                          "Zen-Score only grows with width and depth")
+    if budgets.latency_ms is not None and predictor is None:
+        raise BudgetError("a latency budget needs a latency table (--table): candidates are never timed")
+
+    initial = space.initial_blocks(dataset)
+    initial_str = format_structure(initial)
+    checker = BudgetChecker(budgets, resolution, num_classes=num_classes, se=space.se, predictor=predictor)
+    smallest = check_feasible(space, initial, budgets, resolution, num_classes=num_classes, se=space.se,
+                              predictor=predictor)
+    initial_check = checker.check(initial)
+
+    fingerprint = {
+        "space": {k: v for k, v in space.to_dict().items() if k not in ("description", "source")},
+        "dataset": dataset, "resolution": resolution, "num_classes": num_classes, "budgets": budgets.to_dict(),
+        "seed": seed, "proxy": proxy, "batch_size": batch_size, "population": population, "step": step,
+        "strategy": strategy, "random_walk_steps": random_walk_steps, "threads_per_eval": threads_per_eval,
+        "predictor": _resolve_predictor_info(predictor),
+    }
+
+    # ---- state (fresh or from a checkpoint)
+    rng = random.Random(seed)
+    pop: list[list] = []  # [structure, score], official list order
+    scores: dict[str, dict] = {}
+    counters = {"iterations": 0, "evaluations": 0, "cache_hits": 0, "accepted": 0, "steps": 0, "rejected": {}}
+    elapsed0 = 0.0
+    resumed = False
+    out_path = Path(out_dir) if out_dir is not None else None
+    if out_path is not None:
+        has_ckpt = (out_path / ckpt.CHECKPOINT_NAME).is_file()
+        if resume:
+            data = ckpt.load_checkpoint(out_path)
+            ckpt.compare_fingerprints(data["fingerprint"], json_roundtrip(fingerprint), str(out_path))
+            rng = ckpt.restore_rng(data["rng_state"])
+            pop = [[s, float(v)] for s, v in data["population"]]
+            scores = data["scores"]
+            counters = data["counters"]
+            elapsed0 = float(data.get("elapsed", 0.0))
+            resumed = True
+        elif has_ckpt or (out_path / "best_structure.txt").exists():
+            raise ckpt.CheckpointError(f"'{out_path}' already holds a search; pass --resume (resume=True) to "
+                                       f"continue it, or choose another output folder")
+    elif resume:
+        raise ckpt.CheckpointError("resume needs an output folder (out_dir)")
+
+    checks: dict[str, Any] = {}
+    committed_rng = rng.getstate()
+
+    def state_dict(rng_state, done=False) -> dict:
+        return {"fingerprint": fingerprint, "rng_state": ckpt.rng_state_to_json(rng_state), "population": pop,
+                "scores": scores, "counters": counters, "elapsed": elapsed0 + (time.perf_counter() - t_start),
+                "done": done, "initial": initial_str}
+
+    t_start = time.perf_counter()
+    last_ckpt = t_start
+    best_score = max((v for _, v in pop), default=None)
+
+    def report_progress():
+        if progress is None:
+            return
+        el = elapsed0 + (time.perf_counter() - t_start)
+        rej = sum(counters["rejected"].values())
+        its = counters["iterations"]
+        progress(ProgressInfo(
+            iteration=its, iterations=iterations, evaluations=counters["evaluations"],
+            max_evaluations=max_evaluations, best_score=best_score, population=len(pop),
+            accepted=counters["accepted"], rejected=rej, cache_hits=counters["cache_hits"], elapsed=el,
+            acceptance_rate=(counters["accepted"] / its) if its else 0.0,
+            evaluations_per_second=counters["evaluations"] / el if el > 0 else 0.0,
+            iterations_per_second=its / el if el > 0 else 0.0,
+        ))
+
+    report_progress()
+    with _Scorer(proxy, resolution, batch_size, seed, num_classes, workers, threads_per_eval) as scorer:
+        try:
+            while counters["iterations"] < iterations and (
+                    max_evaluations is None or counters["evaluations"] < max_evaluations):
+                while len(pop) > population:  # official eviction at the top of each iteration
+                    _evict_min(pop)
+                it = counters["iterations"]
+                children: list[str] = []
+                new: dict[str, tuple[BlockSpec, ...]] = {}
+                hits = 0
+                rejected: Counter = Counter()
+                while len(children) < step and it < iterations:
+                    if max_evaluations is not None and counters["evaluations"] + len(new) >= max_evaluations:
+                        break
+                    if strategy == "random":
+                        child = random_walk(initial, rng, space, random_walk_steps)
+                    elif len(pop) <= INITIAL_PHASE:
+                        child = mutate(initial, rng, space, 1)
+                    else:
+                        parent = pop[rng.randint(0, len(pop) - 1)][0]
+                        child = mutate(parse_structure(parent), rng, space, 2)
+                    it += 1
+                    s = format_structure(child)
+                    chk = checks.get(s)
+                    if chk is None:
+                        if len(checks) >= CHECK_CACHE_SIZE:  # bounded memory; checks are deterministic anyway
+                            checks.clear()
+                        chk = checks[s] = checker.check(child)
+                    if not chk.ok:
+                        rejected[chk.kind] += 1
+                        continue
+                    children.append(s)
+                    if s in scores or s in new:
+                        hits += 1
+                    else:
+                        new[s] = child
+                results = scorer.score(list(new.items()))
+                # ---- commit the step (the state saved on interruption is the one before it)
+                for (s, child), res in zip(new.items(), results):
+                    chk = checks.get(s) or checker.check(child)
+                    scores[s] = {"score": res["score"], "valid": res["valid"], "reason": res["reason"],
+                                 "seconds": round(res["seconds"], 6), "params": chk.params, "macs": chk.macs,
+                                 "layers": chk.layers, "latency": chk.latency}
+                for s in children:
+                    pop.append([s, scores[s]["score"]])
+                    if best_score is None or scores[s]["score"] > best_score:
+                        best_score = scores[s]["score"]
+                counters["iterations"] = it
+                counters["evaluations"] += len(new)
+                counters["cache_hits"] += hits
+                counters["accepted"] += len(children)
+                counters["steps"] += 1
+                for k, n in rejected.items():
+                    counters["rejected"][k] = counters["rejected"].get(k, 0) + n
+                committed_rng = rng.getstate()
+                report_progress()
+                if out_path is not None and time.perf_counter() - last_ckpt >= checkpoint_every:
+                    ckpt.save_checkpoint(out_path, state_dict(committed_rng))
+                    last_ckpt = time.perf_counter()
+        except BaseException:
+            if out_path is not None:
+                ckpt.save_checkpoint(out_path, state_dict(committed_rng))
+            raise
+
+    if not pop:
+        rej = ", ".join(f"{k} {n}" for k, n in sorted(counters["rejected"].items())) or "none"
+        hint = f"; the initial structure itself breaks the budgets ({initial_check.reason})" if not initial_check.ok \
+            else ""
+        raise BudgetError(f"no candidate met the budgets in {counters['iterations']} iterations (rejected: {rej})"
+                          f"{hint}; loosen the budgets or start from a smaller initial structure")
+    while len(pop) > population:  # the official loop stops without this; it never removes the best
+        _evict_min(pop)
+    seconds = elapsed0 + (time.perf_counter() - t_start)
+    if out_path is not None:
+        ckpt.save_checkpoint(out_path, state_dict(rng.getstate(), done=True))
+
+    members = [_candidate(s, scores[s]) for s, _ in pop]
+    best_idx = max(range(len(pop)), key=lambda i: (pop[i][1], -i))  # official max(); first index on ties
+    best = members[best_idx]
+    if predictor is not None:  # the chosen network's prediction in full (candidate records keep a summary)
+        best.latency = checker.latency_of(parse_structure(best.structure), full=True)
+    ranked = sorted(range(len(members)), key=lambda i: (-members[i].score, i))
+    population_sorted = [members[i] for i in ranked]
+
+    result = SearchResult(
+        best=best, population=population_sorted, iterations=counters["iterations"],
+        evaluations=counters["evaluations"], cache_hits=counters["cache_hits"], accepted=counters["accepted"],
+        rejected=dict(counters["rejected"]), seconds=seconds, resumed=resumed,
+        out_dir=str(out_path) if out_path is not None else None,
+    )
+    from .report import build_report, measure_candidates, write_run
+
+    settings = {
+        "space": space.name, "space_source": space.source, "space_description": space.description,
+        "dataset": dataset, "resolution": resolution, "num_classes": num_classes, "se": space.se,
+        "strategy": strategy, "proxy": proxy, "proxy_batch_size": batch_size, "population": population,
+        "iterations": iterations, "max_evaluations": max_evaluations, "seed": seed, "workers": workers,
+        "step": step, "threads_per_eval": threads_per_eval, "initial_structure": initial_str,
+        "initial_within_budgets": initial_check.ok, "initial_rejected_by": initial_check.reason,
+        "layers_budget_from_space": layers_from_space, "random_walk_steps": random_walk_steps,
+        "predictor": _resolve_predictor_info(predictor),
+    }
+    measured = measure_candidates(measure_fn, result.top(top_k), resolution=resolution, se=space.se,
+                                  budgets=budgets, best=best, skip_reason=measure_skip_reason)
+    result.report = build_report(result, settings=settings, budgets=budgets, predictor=predictor,
+                                 smallest=smallest, measured=measured, top_k=top_k)
+    if out_path is not None:
+        result.files = write_run(out_path, result, scores=scores, budgets=budgets, top_k=top_k, plot=plot,
+                                 has_latency=predictor is not None)
+    return result
+
+
+def _evict_min(pop: list[list]) -> None:
+    """Official eviction: remove the first member with the minimum score."""
+    lowest = min(v for _, v in pop)
+    for i, (_, v) in enumerate(pop):
+        if v == lowest:
+            del pop[i]
+            return
+
+
+def _candidate(structure: str, e: Mapping) -> Candidate:
+    return Candidate(structure=structure, score=float(e["score"]), valid=bool(e["valid"]), params=e["params"],
+                     macs=e["macs"], layers=e["layers"], latency=e.get("latency"),
+                     proxy_seconds=float(e.get("seconds", 0.0)), reason=e.get("reason"))
+
+
+def json_roundtrip(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj))
+
+
+def describe_budget_line(budgets: Budgets) -> str:
+    parts = []
+    if budgets.macs is not None:
+        parts.append(f"MACs <= {format_count(budgets.macs)}")
+    if budgets.params is not None:
+        parts.append(f"params <= {format_count(budgets.params)}")
+    if budgets.layers is not None:
+        parts.append(f"layers <= {budgets.layers}")
+    if budgets.latency_ms is not None:
+        m = f" (+{budgets.latency_margin:g} sigma)" if budgets.latency_margin else ""
+        parts.append(f"latency{m} <= {budgets.latency_ms:g} ms")
+    return ", ".join(parts)

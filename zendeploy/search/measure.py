@@ -1,0 +1,46 @@
+"""Closing the loop: an end-to-end measurement function for a search's top-k, when the device runs on this host.
+
+The search itself never times candidates (budgets come from the latency table); after it, the top-k networks are
+converted and timed on the table's own backend with the table's statistic (minimum over shuffled passes of the pass
+median, ``latency.profile.measure_networks``), so the report can say whether the chosen net meets the budget as
+measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+
+def local_measure_fn(device: str | None, predictor, workdir: str | Path,
+                     num_classes_hint: int | None = None) -> tuple[Callable | None, str | None]:
+    """``(measure_fn, None)`` when ``device`` (default: the table's) has a backend on this host, else
+    ``(None, reason)``. ``measure_fn(networks, resolution, se=False)`` returns one latency (ms) per network."""
+    if predictor is None:
+        return None, "no latency table was given"
+    device = device or getattr(predictor, "device", None)
+    try:
+        from ..latency.backends import DEVICES, make_backend
+        from ..latency.profile import measure_networks
+    except ImportError:
+        return None, "the latency backends (zendeploy.latency) are not installed"
+    from ..errors import ZenDeployError
+
+    if device not in DEVICES:
+        return None, f"device '{device}' has no measurement backend"
+    if not DEVICES.get(device).local:
+        return None, f"device '{device}' is not attached to this host (measure the top-k on the device)"
+    table = getattr(predictor, "table", None)
+    threads = getattr(getattr(table, "provenance", None), "threads", None) or 1
+    try:
+        backend = make_backend(device, batch=getattr(predictor, "batch", 1) or 1, threads=threads,
+                               precision=getattr(predictor, "precision", "fp32") or "fp32")
+    except ZenDeployError as exc:
+        return None, f"backend for '{device}' unavailable: {str(exc).splitlines()[0]}"
+    classes = getattr(getattr(table, "space", None), "num_classes", None) or num_classes_hint or 1000
+
+    def measure(networks, resolution, *, se=False):
+        return measure_networks(backend, networks, resolution, num_classes=classes, workdir=Path(workdir))
+
+    measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
+    return measure, None
