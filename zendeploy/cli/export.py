@@ -15,6 +15,10 @@ from .common import JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, err_con
 Precision = enum.Enum("Precision", {p: p for p in PRECISIONS}, type=str)
 
 
+def _accepting(option: str) -> str:
+    return ", ".join(k for k in list_formats() if option in FORMATS.get(k).options)
+
+
 def _formats_help() -> str:
     rows = []
     for key in list_formats():
@@ -35,8 +39,8 @@ def export_cmd(
              "with a warning).")] = None,
     res: ResOpt = None,
     batch: Annotated[int, typer.Option(help="Batch size of the exported input.", min=1)] = 1,
-    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help=f"Symbolic batch axis "
-                                                f"({', '.join(k for k in list_formats() if 'dynamic_batch' in FORMATS.get(k).options)}).")] = False,
+    dynamic_batch: Annotated[bool, typer.Option(
+        "--dynamic-batch", help=f"Symbolic batch axis ({_accepting('dynamic_batch')}).")] = False,
     nhwc: Annotated[bool, typer.Option("--nhwc", help="Channels-last input (and feature-map outputs): what a "
                                                       "phone wants, no transposes in the TFLite graph.")] = False,
     precision: Annotated[Precision, typer.Option(help="fp32 everywhere; fp16 (weights) and int8 (PTQ) for "
