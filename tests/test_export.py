@@ -226,6 +226,7 @@ def test_export_model_onnx_report(tmp_path):
     assert row.status == "ok" and row.file == str(out / "model.onnx") and row.size_mb > 0
     assert row.parity.passed and row.parity.max_rel_err <= 1e-4 and row.parity.kind == "parity"
     assert row.median_ms > 0 and row.p90_ms >= row.median_ms and row.runtime == "onnxruntime-cpu"
+    assert len(row.pass_medians_ms) == 3 and row.latency_ms == pytest.approx(min(row.pass_medians_ms), abs=1e-5)
     assert row.export_s is not None and row.parity_s is not None and row.measure_s is not None
     saved = load_report(out / REPORT_NAME)
     assert saved == report and saved.schema_version == 1
@@ -296,14 +297,20 @@ def test_lut_column_matches_table_setup(tmp_path):
     from zendeploy.export.report import FormatRow
 
     lut = SimpleNamespace(latency_ms=1.2, sigma_ms=0.1)
-    row = FormatRow(format="onnx", name="ONNX", status="ok", precision="fp32", layout="NCHW", median_ms=1.0)
+    row = FormatRow(format="onnx", name="ONNX", status="ok", precision="fp32", layout="NCHW", latency_ms=1.0)
     _fill_lut(row, get_format("onnx"), lut, SimpleNamespace(backend="onnxruntime", precision="fp32", batch=1,
-                                                            device="cpu"), batch=1, nhwc=False)
+                                                            device="cpu"), batch=1, nhwc=False, num_classes=10)
     assert row.lut_ms == 1.2 and row.error_pct == pytest.approx(20.0) and row.lut_note is None
-    row2 = FormatRow(format="tflite", name="TFLite", status="ok", precision="fp32", layout="NHWC", median_ms=1.0)
+    row2 = FormatRow(format="tflite", name="TFLite", status="ok", precision="fp32", layout="NHWC", latency_ms=1.0)
     _fill_lut(row2, get_format("tflite"), lut, SimpleNamespace(backend="litert", precision="fp32", batch=1,
-                                                               device="pixel"), batch=1, nhwc=True)
+                                                               device="pixel"), batch=1, nhwc=True, num_classes=10)
     assert row2.lut_ms is None and "device pixel" in row2.lut_note
+    row3 = FormatRow(format="onnx", name="ONNX", status="ok", precision="fp32", layout="NCHW", latency_ms=1.0)
+    table = SimpleNamespace(space=SimpleNamespace(num_classes=100), provenance=SimpleNamespace(input_layout="NCHW"))
+    _fill_lut(row3, get_format("onnx"), lut, SimpleNamespace(backend="onnxruntime", precision="fp32", batch=1,
+                                                             device="cpu", table=table), batch=1, nhwc=False,
+              num_classes=1000)
+    assert row3.lut_ms is None and "100 classes (row: 1000" in row3.lut_note
 
 
 def _write_lut(path: Path, structure: str, *, resolution: int, num_classes: int, **provenance) -> float:
@@ -338,7 +345,7 @@ def test_export_with_latency_table(tmp_path):
     report = export_model("test_tiny_resnet", "onnx", output_dir=tmp_path / "e", table=tmp_path / "cpu.json", **FAST)
     row = report.row("onnx")
     assert row.lut_ms == pytest.approx(expected, rel=1e-6) and row.lut_sigma_ms >= 0
-    assert row.error_pct == pytest.approx(100 * (row.lut_ms - row.median_ms) / row.median_ms, abs=0.01)
+    assert row.error_pct == pytest.approx(100 * (row.lut_ms - row.latency_ms) / row.latency_ms, abs=0.01)
     assert report.table == str(tmp_path / "cpu.json")
 
     _write_lut(tmp_path / "phone.json", structure, resolution=32, num_classes=10, device="pixel", backend="litert",

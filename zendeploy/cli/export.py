@@ -38,6 +38,9 @@ def export_cmd(
         help="State dict to load: .safetensors, or .pth/.pt read with weights_only=True (default: random init, "
              "with a warning).")] = None,
     res: ResOpt = None,
+    num_classes: Annotated[Optional[int], typer.Option(
+        help="Classifier size (default: the zoo entry's, or the search run's; 1000 for a bare structure).",
+        min=1)] = None,
     batch: Annotated[int, typer.Option(help="Batch size of the exported input.", min=1)] = 1,
     dynamic_batch: Annotated[bool, typer.Option(
         "--dynamic-batch", help=f"Symbolic batch axis ({_accepting('dynamic_batch')}).")] = False,
@@ -68,6 +71,7 @@ def export_cmd(
         log = (lambda m: None) if as_json else _printer
         report = export_model(
             source, formats, output_dir=output, name=name, weights=weights, resolution=res, batch=batch,
+            num_classes=num_classes or _run_classes(run),
             dynamic_batch=dynamic_batch, nhwc=nhwc, precision=precision.value, opset=opset,
             representative=representative, timing_cache=timing_cache, table=table, measure=measure,
             threads=threads, log=log,
@@ -87,6 +91,18 @@ def export_cmd(
                               + "; ".join(f"{r.format}: {r.reason}" for r in failed))
 
     run_command(body)
+
+
+def _run_classes(run: Path | None) -> int | None:
+    """The classifier size a search run used (its report.json), so ``--run`` exports what was searched."""
+    if run is None:
+        return None
+    import json
+
+    try:
+        return int(json.loads((Path(run) / "report.json").read_text())["settings"]["num_classes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _printer(message: str) -> None:

@@ -245,6 +245,7 @@ def export_model(
     warmup: int | None = None,
     repeats: int | None = None,
     min_time_s: float | None = None,
+    passes: int | None = None,
     parity_inputs: int = 2,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -309,15 +310,16 @@ def export_model(
     lut = None
     if predictor is not None:
         lut = predictor.predict(r.blocks, res, se=r.se, num_classes=r.num_classes)
-    timing = {k: v for k, v in (("warmup", warmup), ("repeats", repeats), ("min_time_s", min_time_s)) if v is not None}
+    timing = {k: v for k, v in (("warmup", warmup), ("repeats", repeats), ("min_time_s", min_time_s),
+                                ("passes", passes)) if v is not None}
     ctx = _Context(model=model, out=out, input_shape=input_shape, nhwc=nhwc, precision=precision, opset=opset,
                    dynamic_batch=dynamic_batch, representative=representative, timing_cache=timing_cache,
                    metadata=metadata, parity_inputs=parity_inputs, seed=seed, measure=measure, threads=threads,
                    timing=timing, say=say)
     for spec in specs:
         row = _export_one(spec, ctx)
-        if lut is not None and row.median_ms is not None:
-            _fill_lut(row, spec, lut, predictor, batch=batch, nhwc=nhwc)
+        if lut is not None and row.latency_ms is not None:
+            _fill_lut(row, spec, lut, predictor, batch=batch, nhwc=nhwc, num_classes=r.num_classes)
         elif predictor is not None and row.status == "ok":
             row.lut_note = "not measured"
         report.rows.append(row)
@@ -459,6 +461,8 @@ def _export_one(spec: FormatSpec, ctx: _Context) -> "FormatRow":
             row.runtime, row.threads, row.n_runs = lat.runtime, lat.threads, lat.n
             row.median_ms, row.p90_ms = round(lat.median_ms, 5), round(lat.p90_ms, 5)
             row.mean_ms, row.std_ms = round(lat.mean_ms, 5), round(lat.std_ms, 5)
+            row.latency_ms = round(lat.latency_ms, 5)
+            row.pass_medians_ms = [round(v, 5) for v in lat.pass_medians_ms]
     except MissingExtraError as exc:
         row.status, row.reason = ("skipped" if spec.skip_when_missing else "failed"), str(exc)
     except ZenDeployError as exc:
@@ -481,7 +485,8 @@ def _load_predictor(table: str | os.PathLike):
 _LOCAL_DEVICES = {"onnx": ("cpu",), "tflite": ("tflite-cpu",), "engine": None}  # None: any GPU
 
 
-def _fill_lut(row: "FormatRow", spec: FormatSpec, lut: Any, predictor: Any, *, batch: int, nhwc: bool) -> None:
+def _fill_lut(row: "FormatRow", spec: FormatSpec, lut: Any, predictor: Any, *, batch: int, nhwc: bool,
+              num_classes: int) -> None:
     """Put the table's prediction in the row when the table was measured like the row (else say why not)."""
     have = {"backend": getattr(predictor, "backend", None), "precision": getattr(predictor, "precision", None),
             "batch": getattr(predictor, "batch", None), "device": getattr(predictor, "device", None)}
@@ -495,13 +500,16 @@ def _fill_lut(row: "FormatRow", spec: FormatSpec, lut: Any, predictor: Any, *, b
         mismatch.append(f"batch {have['batch']} (row: {batch})")
     if devices is not None and have["device"] is not None and have["device"] not in devices:
         mismatch.append(f"device {have['device']} (measured here: {devices[0]})")
+    table_classes = getattr(getattr(getattr(predictor, "table", None), "space", None), "num_classes", None)
+    if table_classes is not None and int(table_classes) != num_classes:
+        mismatch.append(f"{table_classes} classes (row: {num_classes}; pass --num-classes)")
     if mismatch:
         row.lut_note = "table was measured with " + ", ".join(mismatch)
         return
     row.lut_ms = round(float(lut.latency_ms), 5)
     row.lut_sigma_ms = round(float(lut.sigma_ms), 5)
-    if row.median_ms:
-        row.error_pct = round(100.0 * (row.lut_ms - row.median_ms) / row.median_ms, 2)
+    if row.latency_ms:
+        row.error_pct = round(100.0 * (row.lut_ms - row.latency_ms) / row.latency_ms, 2)
     table_layout = getattr(getattr(getattr(predictor, "table", None), "provenance", None), "input_layout", None)
     if table_layout and table_layout != ("NHWC" if nhwc else "NCHW"):
         row.lut_note = f"table layout {table_layout} differs from the export's"

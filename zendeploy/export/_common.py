@@ -13,11 +13,15 @@ import contextlib
 import datetime as _dt
 import io
 import json
+import logging
 import os
 import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+from ..io import atomic_write_bytes, default_file_mode
+from ..io import atomic_write_json as _atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -135,33 +139,22 @@ def quiet(*patterns: str, stdout: bool = False) -> Iterator[io.StringIO]:
             yield buffer
 
 
-def default_file_mode() -> int:
-    """0o666 minus the process umask: the mode ``open()`` would give a new file (mkstemp gives 0o600)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray) -> Path:
-    """Write ``data`` to a temporary file next to ``path`` and ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextlib.contextmanager
+def quiet_loggers(*names: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise the level of the named ``logging`` loggers for the duration (libraries that log noise at import)."""
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+        yield
+    finally:
+        for lg, lvl in zip(loggers, before):
+            lg.setLevel(lvl)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    text = json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return _atomic_write_json(path, obj, indent=2, default=_json_default)
 
 
 def _json_default(o: Any) -> Any:

@@ -24,6 +24,7 @@ Runner = Callable[[Any], Any]
 DEFAULT_WARMUP = 5
 DEFAULT_REPEATS = 20
 DEFAULT_MIN_TIME_S = 0.5
+DEFAULT_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,18 @@ class Latency:
     """End-to-end latency of one exported file on one local runtime (milliseconds)."""
 
     runtime: str
-    median_ms: float
+    median_ms: float  # of the pass with the lowest median
     p90_ms: float
     mean_ms: float
     std_ms: float
     n: int
     threads: int
+    pass_medians_ms: tuple[float, ...] = ()
+
+    @property
+    def latency_ms(self) -> float:
+        """The latency tables' statistic: the minimum over passes of the pass median."""
+        return min(self.pass_medians_ms) if self.pass_medians_ms else self.median_ms
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,12 +134,26 @@ def open_runner(fmt: str, path: str | os.PathLike, **kwargs) -> Runner:
 
 def measure_latency(fmt: str, path: str | os.PathLike, *, batch: int = 1, threads: int = 1,
                     warmup: int = DEFAULT_WARMUP, repeats: int = DEFAULT_REPEATS,
-                    min_time_s: float = DEFAULT_MIN_TIME_S, signature: str | None = None) -> Latency:
+                    min_time_s: float = DEFAULT_MIN_TIME_S, signature: str | None = None,
+                    passes: int = DEFAULT_PASSES) -> Latency:
     """Median and spread of one inference of ``path`` on this machine, timed by the backend's profiler.
 
     What one sample is: ONNX Runtime ``session.run`` / LiteRT signature-runner call (inputs copied in, outputs out),
-    wall clock, after ``warmup`` untimed runs, until ``repeats`` runs and ``min_time_s`` seconds were timed.
+    wall clock, after ``warmup`` untimed runs, until ``repeats`` runs and ``min_time_s`` seconds were timed. This is
+    done ``passes`` times; the pass with the lowest median is reported, with every pass median (``latency_ms`` is
+    their minimum, the statistic latency tables use: a shared host's bursts only ever slow a pass down).
     """
+    if passes < 1:
+        raise ExportError(f"passes must be >= 1, got {passes}")
+    runs = [_measure_once(fmt, path, batch=batch, threads=threads, warmup=warmup, repeats=repeats,
+                          min_time_s=min_time_s, signature=signature) for _ in range(passes)]
+    best = min(runs, key=lambda r: r.median_ms)
+    return Latency(best.runtime, best.median_ms, best.p90_ms, best.mean_ms, best.std_ms, best.n, best.threads,
+                   tuple(r.median_ms for r in runs))
+
+
+def _measure_once(fmt: str, path: str | os.PathLike, *, batch: int, threads: int, warmup: int, repeats: int,
+                  min_time_s: float, signature: str | None) -> Latency:
     path = Path(path)
     if fmt == "onnx":
         require("onnxruntime", "onnx", "timing ONNX files")

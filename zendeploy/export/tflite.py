@@ -55,6 +55,7 @@ from ._common import (
     nhwc_shape,
     provenance,
     quiet,
+    quiet_loggers,
     temp_path_near,
 )
 
@@ -75,8 +76,9 @@ def _litert_torch():
     """Import litert-torch (and the LiteRT runtime it converts for) or raise the one-line install hint."""
     require("ai_edge_litert", "tflite", "TFLite export")
     try:
-        with quiet(*_CONVERTER_WARNINGS), env_var("LITERT_TORCH_SHOW_PROGRESS", "n"):
-            import litert_torch
+        with quiet(*_CONVERTER_WARNINGS), env_var("LITERT_TORCH_SHOW_PROGRESS", "n"), \
+                quiet_loggers("torchao", "torch.utils._pytree"):
+            import litert_torch  # torchao logs CUDA kernels it cannot load on a CPU host; pytree logs a deprecation
     except MissingExtraError:
         raise
     except ImportError as exc:

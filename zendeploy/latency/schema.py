@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import LatencyTableError
+from ..io import atomic_write_text
 
 SCHEMA_VERSION = 1
 
@@ -179,24 +179,6 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
     if len(set(keys)) != len(keys):
         raise LatencyTableError(f"latency table '{p}' has duplicate entry keys")
     return table
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a file atomically: a temporary file in the same folder, fsync, then rename over the target."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
 
 
 def save_table(table: LatencyTable, path: str | os.PathLike) -> Path:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import ZenDeployError
+from ..io import atomic_write_json
 
 CHECKPOINT_NAME = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -42,22 +42,7 @@ def restore_rng(data: list) -> random.Random:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = None) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=indent, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_json(path, obj, indent=indent)
 
 
 def save_checkpoint(out_dir: str | os.PathLike, state: dict) -> Path:

@@ -113,7 +113,14 @@ class SearchResult:
         return self.best.structure
 
     def top(self, k: int) -> list[Candidate]:
-        return self.population[:k]
+        """The ``k`` best distinct structures (the official population may hold a structure more than once)."""
+        seen: set[str] = set()
+        out = []
+        for c in self.population:
+            if c.structure not in seen and len(out) < k:
+                seen.add(c.structure)
+                out.append(c)
+        return out
 
 
 def candidate_seed(seed: int, structure: str) -> int:

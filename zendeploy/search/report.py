@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ZenDeployError
+from ..io import atomic_write_text
 from .budgets import Budgets, format_count
 from .checkpoint import write_json_atomic
 
@@ -106,7 +107,7 @@ def build_report(result, *, settings: dict, budgets: Budgets, predictor, smalles
         "evaluations_per_second": (result.evaluations / result.seconds) if result.seconds > 0 else None,
         "resumed": result.resumed,
         "population_size": len(result.population),
-        "top_k": [_record(c) for c in result.population[:top_k]],
+        "top_k": [_record(c) for c in result.top(top_k)],
         "smallest_network": smallest,
         "measured": measured,
     }
@@ -116,9 +117,9 @@ def write_run(out_dir: Path, result, *, scores: dict, budgets: Budgets, top_k: i
               has_latency: bool) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
-    (out_dir / "best_structure.txt").write_text(result.best.structure + "\n")
+    atomic_write_text(out_dir / "best_structure.txt", result.best.structure + "\n")
     files.append("best_structure.txt")
-    write_json_atomic(out_dir / "top_k.json", [_record(c) for c in result.population[:top_k]], indent=2)
+    write_json_atomic(out_dir / "top_k.json", [_record(c) for c in result.top(top_k)], indent=2)
     files.append("top_k.json")
     if plot:
         plot_population(out_dir / "population.png", result, scores, budgets, has_latency=has_latency)

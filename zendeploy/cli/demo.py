@@ -1,0 +1,93 @@
+"""`zendeploy demo`: profile -> search under a latency budget -> export -> verify, on this machine's CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import JsonOpt, console, err_console, print_json, run_command
+from .latency import phase_progress
+
+HELP = (
+    "The whole product on this CPU in a few minutes: profile a small latency table (CIFAR ResNet space, 32x32, ONNX "
+    "Runtime), search a ZenNet under a latency budget from it, export the winner to ONNX and TFLite with parity "
+    "checks, and measure it end to end against the budget and the prediction. Rerunning resumes."
+)
+
+
+def demo_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for every artifact.")] = Path("runs/demo"),
+    latency_ms: Annotated[Optional[float], typer.Option(
+        "--latency-ms", help="Latency budget in ms per image (default: the predicted latency of the space's "
+                             "initial structure).", min=0.0)] = None,
+    iterations: Annotated[int, typer.Option(help="Search iterations (children generated).", min=1)] = 600,
+    population: Annotated[int, typer.Option(help="Search population.", min=1)] = 64,
+    table: Annotated[Optional[Path], typer.Option(
+        help="Use this latency table instead of profiling one (e.g. a shipped one from latency_tables/).")] = None,
+    grid_networks: Annotated[int, typer.Option(help="Networks whose units form the table's grid.", min=2)] = 16,
+    calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for calibration.",
+                                                      min=3)] = 12,
+    formats: Annotated[str, typer.Option("--format", "-f", help="Export formats.")] = "onnx,tflite",
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+):
+    def body():
+        from ..demo import DemoSettings, run_demo
+        from ..errors import ExportError
+
+        settings = DemoSettings(latency_ms=latency_ms, iterations=iterations, population=population,
+                                table=str(table) if table else None, grid_networks=grid_networks,
+                                calibration_networks=calibration_networks, formats=formats, seed=seed)
+        log = (lambda m: None) if as_json else (lambda m: err_console.print(m, highlight=False, markup=False))
+        with phase_progress(enabled=not as_json) as progress:
+            result = run_demo(output, settings, progress=progress, log=log,
+                              search_progress=lambda p: progress("search", p.iteration, p.iterations))
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            _print_summary(result)
+        if not result.ok:
+            failed = [e for e in result.exports if e["status"] == "failed"]
+            raise ExportError("; ".join(f"{e['format']} export failed: {e['reason']}" for e in failed))
+
+    run_command(body)
+
+
+def _fmt(x, spec: str, none: str = "-") -> str:
+    return none if x is None else format(x, spec)
+
+
+def _print_summary(r) -> None:
+    from rich.table import Table
+
+    from ..search.budgets import format_count
+
+    t = Table(title="zendeploy demo", show_header=False, title_justify="left")
+    t.add_row("chosen net", r.structure)
+    t.add_row("Zen-Score", f"{r.score:.4g}")
+    t.add_row("params / MACs", f"{format_count(r.params)} / {format_count(r.macs)}")
+    t.add_row("budget", f"{r.budget_ms:g} ms per image ({r.budget_source})")
+    t.add_row("predicted", f"{r.predicted_ms:.4g} ms +- {r.predicted_sigma_ms:.2g} (table)")
+    meets = {True: "meets the budget", False: "OVER the budget", None: "not measured"}[r.meets_budget_measured]
+    t.add_row("measured", f"{_fmt(r.measured_ms, '.4g')} ms ({meets}); prediction error "
+              f"{_fmt(r.prediction_error_pct, '+.1f')}%")
+    for e in r.exports:
+        if e["status"] == "ok":
+            lut = f", table {e['lut_ms']:.4g} ms ({e['error_pct']:+.1f}%)" if e["lut_ms"] is not None else ""
+            t.add_row(f"export {e['format']}", f"parity max rel. err {_fmt(e['max_rel_err'], '.1e')}, "
+                      f"median {_fmt(e['median_ms'], '.4g')} ms{lut}")
+        else:
+            t.add_row(f"export {e['format']}", f"{e['status']}: {e['reason']}")
+    t.add_row("time", ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items()))
+    console.print(t)
+    art = Table(title="artifacts", show_header=False, title_justify="left")
+    for k, v in r.artifacts.items():
+        art.add_row(k, v)
+    console.print(art)
+    console.print(f"next: zendeploy info --run {r.out_dir}/search --res 32", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo", help=HELP)(demo_cmd)
