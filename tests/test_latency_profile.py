@@ -56,7 +56,11 @@ def test_profile_real_onnxruntime_and_resume_after_kill(tmp_path):
     assert len(lines) == 2 * n_items and len({(r["key"], r["pass"]) for r in lines}) == 2 * n_items
     loaded = load_table(out)
     assert len(loaded.entries) == len(plan.units)
-    assert all(e.latency_ms == min(e.pass_medians_ms) and len(e.pass_medians_ms) == 2 for e in loaded.entries)
+    fastest = {}
+    for r in lines:
+        fastest[r["key"]] = min(fastest.get(r["key"], float("inf")), r["stats"]["min_ms"])
+    assert all(e.latency_ms == fastest[e.key] and len(e.pass_medians_ms) == 2 for e in loaded.entries)
+    assert all(e.latency_ms <= min(e.pass_medians_ms) for e in loaded.entries)
     p = loaded.provenance
     assert p.backend == "onnxruntime" and p.backend_version.startswith("onnxruntime ") and p.threads == 1
     assert p.measurement.passes == 2 and p.drift["reference_medians_ms"]
@@ -73,7 +77,7 @@ def test_noisy_entries_get_extra_passes(tmp_path):
     table = profile_table(make_backend("cpu"), plan, tmp_path / "t.json", space=SPACE, settings=settings,
                           progress=lambda ph, d, t: seen.append(ph))
     # a negative threshold marks every entry noisy: each gets exactly one extra pass
-    assert all(len(e.pass_medians_ms) == 3 and e.latency_ms == min(e.pass_medians_ms) for e in table.entries)
+    assert all(len(e.pass_medians_ms) == 3 and e.latency_ms <= min(e.pass_medians_ms) for e in table.entries)
     assert seen.count("re-time 1") == len(plan.units)
 
 

@@ -74,7 +74,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--grid-networks", type=int, default=40)
     ap.add_argument("--calibration-networks", type=int, default=20)
-    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--reuse", type=Path, default=None, help="folder of existing tables to validate instead")
     ap.add_argument("--out", type=Path, default=Path("runs/validate_latency"))
     args = ap.parse_args()

@@ -32,10 +32,10 @@ class DemoSettings:
     resolution: int = 32
     grid_networks: int = 16
     calibration_networks: int = 12
-    passes: int = 3
+    passes: int = 5
     latency_ms: float | None = None  # default: the predicted latency of the space's initial structure
     population: int = 64
-    iterations: int = 600
+    iterations: int = 5000
     proxy: str = "zen"
     batch_size: int = 16
     seed: int = 0

@@ -22,7 +22,8 @@ def demo_cmd(
     latency_ms: Annotated[Optional[float], typer.Option(
         "--latency-ms", help="Latency budget in ms per image (default: the predicted latency of the space's "
                              "initial structure).", min=0.0)] = None,
-    iterations: Annotated[int, typer.Option(help="Search iterations (children generated).", min=1)] = 600,
+    iterations: Annotated[int, typer.Option(
+        help="Search iterations (children generated; most break the budget and are rejected unscored).", min=1)] = 5000,
     population: Annotated[int, typer.Option(help="Search population.", min=1)] = 64,
     table: Annotated[Optional[Path], typer.Option(
         help="Use this latency table instead of profiling one (e.g. a shipped one from latency_tables/).")] = None,

@@ -463,6 +463,7 @@ def _export_one(spec: FormatSpec, ctx: _Context) -> "FormatRow":
             row.mean_ms, row.std_ms = round(lat.mean_ms, 5), round(lat.std_ms, 5)
             row.latency_ms = round(lat.latency_ms, 5)
             row.pass_medians_ms = [round(v, 5) for v in lat.pass_medians_ms]
+            row.pass_mins_ms = [round(v, 5) for v in lat.pass_mins_ms]
     except MissingExtraError as exc:
         row.status, row.reason = ("skipped" if spec.skip_when_missing else "failed"), str(exc)
     except ZenDeployError as exc:

@@ -101,6 +101,9 @@ class Backend:
     layout: str
     exporter: str = ""
     opset: int | None = None
+    # Which per-pass statistic a latency is the minimum of (see latency/profile.py): the fastest run on this shared
+    # host (the most repeatable estimate here); a dedicated device (T4, phone) keeps the pass median.
+    pass_statistic: str = "min_ms"
 
     def __init__(self, *, batch: int = 1, threads: int = 1, precision: str = "fp32", serial: str | None = None,
                  delegate: str | None = None):

@@ -39,6 +39,7 @@ class _Stats:
 
 class TensorRTBackend(Backend):
     device, backend, suffix, layout = "t4", "tensorrt", ".onnx", "NCHW"
+    pass_statistic = "median_ms"
     opset = 17
     required_gpu = "T4"
 
@@ -103,6 +104,7 @@ class PixelBackend(Backend):
     """LiteRT on an Android phone: convert on the host, time with benchmark_model over adb."""
 
     device, backend, suffix, layout = "pixel", "litert", ".tflite", "NHWC"
+    pass_statistic = "median_ms"  # benchmark_model's median (its mean on old versions)
 
     def __init__(self, *, serial: str | None = None, delegate: str | None = "cpu", benchmark_binary: str | None = None,
                  transport=None, adb_path: str = "adb", **kw):

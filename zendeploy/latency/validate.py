@@ -50,7 +50,7 @@ def space_of(table: LatencyTable):
     return load_space(table.space.name)
 
 
-def validate_table(table_path: str | Path, *, samples: int = 30, passes: int = 3, seed: int = VALIDATION_SEED,
+def validate_table(table_path: str | Path, *, samples: int = 30, passes: int = 5, seed: int = VALIDATION_SEED,
                    threads: int | None = None, plot_path: str | Path | None = None, workdir: Path | None = None,
                    progress: Callable | None = None) -> ValidationReport:
     import time

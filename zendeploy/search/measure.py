@@ -1,8 +1,8 @@
 """Closing the loop: an end-to-end measurement function for a search's top-k, when the device runs on this host.
 
 The search itself never times candidates (budgets come from the latency table); after it, the top-k networks are
-converted and timed on the table's own backend with the table's statistic (minimum over shuffled passes of the pass
-median, ``latency.profile.measure_networks``), so the report can say whether the chosen net meets the budget as
+converted and timed on the table's own backend with the table's statistic (the fastest run over shuffled passes,
+``latency.profile.measure_networks``), so the report can say whether the chosen net meets the budget as
 measured.
 """
 
