@@ -131,3 +131,40 @@ def test_profile_real_litert_tiny(tmp_path):
     assert table.provenance.input_layout == "NHWC" and table.provenance.backend == "litert"
     assert "litert-torch" in table.provenance.exporter
     assert len(table.entries) == len(plan.units) and all(e.latency_ms > 0 for e in table.entries)
+
+
+def test_refit_reuses_the_stored_measurements_and_revalidates(tmp_path):
+    from typer.testing import CliRunner
+
+    from zendeploy.cli.app import app
+    from zendeploy.latency.profile import refit_table
+    from zendeploy.latency.validate import load_report, save_report, validate_table
+
+    nets = [parse_structure(s) for s in NETS]
+    out = tmp_path / "cpu.json"
+    table = profile_table(make_backend("cpu"), plan_profile(nets, nets, 16, num_classes=10), out, space=SPACE,
+                          settings=FAST)
+    refitted = refit_table(table)
+    # same entries, same calibration networks and measurements; the fit itself is deterministic
+    assert refitted.entries == table.entries and refitted.unit_models == table.unit_models
+    assert refitted.calibration.structures == table.calibration.structures
+    assert refitted.calibration.measured_ms == table.calibration.measured_ms
+    assert refitted.calibration.a_ms == pytest.approx(table.calibration.a_ms, abs=1e-9)
+    assert "refitted from the stored measurements" in refitted.provenance.notes[-1]
+    assert not table.provenance.notes  # the input is not modified
+
+    report = validate_table(out, samples=3, passes=1, workdir=tmp_path / "v")
+    save_report(report, tmp_path / "cpu.validation.json")
+    res = CliRunner().invoke(app, ["latency", "refit", "--table", str(out)])
+    assert res.exit_code == 0, res.output
+    again = load_report(tmp_path / "cpu.validation.json")
+    assert again.measured_ms == report.measured_ms and again.structures == report.structures
+    assert again.predicted_ms == pytest.approx(report.predicted_ms)  # same models: same predictions
+    assert (tmp_path / "cpu.validation.png").exists()
+    assert "refitted" in load_table(out).provenance.notes[-1]
+
+    (tmp_path / "bad.validation.json").write_text("[]")
+    with pytest.raises(LatencyTableError, match="not a validation report"):
+        load_report(tmp_path / "bad.validation.json")
+    with pytest.raises(LatencyTableError, match="does not exist"):
+        load_report(tmp_path / "missing.validation.json")

@@ -174,7 +174,7 @@ def predict_cmd(
 def validate_cmd(
     table: TableOpt = ...,
     samples: Annotated[int, typer.Option(help="Held-out random networks to measure end to end.", min=3)] = 30,
-    passes: Annotated[int, typer.Option(help="Shuffled timing passes per network.", min=1)] = 3,
+    passes: Annotated[int, typer.Option(help="Shuffled timing passes per network.", min=1)] = 5,
     plot: Annotated[Optional[Path], typer.Option(help="Scatter plot PNG (default: next to the table).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Report JSON (default: next to the "
                                                                           "table).")] = None,
@@ -195,6 +195,51 @@ def validate_cmd(
             return
         print_accuracy_table(report)
         console.print(f"report {out}; plot {report.plot}")
+
+    run_command(body)
+
+
+@latency_app.command("refit")
+def refit_cmd(
+    table: TableOpt = ...,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Refitted table (default: in place).")]
+    = None,
+    as_json: JsonOpt = False,
+):
+    """Fit a table's unit models and calibration again from its stored measurements (nothing is timed), e.g. after
+    upgrading zendeploy; its validation report, when next to it, is recomputed on the same measurements."""
+
+    def body():
+        from ..latency.profile import refit_table
+        from ..latency.schema import load_table, save_table
+        from ..latency.validate import load_report, revalidate, save_report
+
+        old = load_table(table)
+        new = refit_table(old)
+        out = output or table
+        stem, out_stem = table.with_suffix(""), out.with_suffix("")
+        report_path = Path(f"{stem}.validation.json")
+        before = load_report(report_path) if report_path.exists() else None
+        save_table(new, out)
+        after = None
+        if before is not None:
+            after = revalidate(before, out, plot_path=Path(f"{out_stem}.validation.png"))
+            save_report(after, Path(f"{out_stem}.validation.json"))
+        if as_json:
+            print_json({"table": str(out), "unit_models": [m.model_dump() for m in new.unit_models],
+                        "calibration": new.calibration.model_dump() if new.calibration else None,
+                        "validation_before": before.to_dict() if before else None,
+                        "validation_after": after.to_dict() if after else None})
+            return
+        _print_table_summary(new, out)
+        if after is not None:
+            console.print(f"held-out validation (same {after.samples} measured networks), before -> after:")
+            for name in ("raw", "calibrated"):
+                b, a = getattr(before, name), getattr(after, name)
+                if a is not None and b is not None:
+                    console.print(f"  {name:<10} MAPE {b.mape_pct:.2f}% -> {a.mape_pct:.2f}%, within 10% "
+                                  f"{b.within_10_pct:.0f}% -> {a.within_10_pct:.0f}%, Kendall {b.kendall_tau:.3f} -> "
+                                  f"{a.kendall_tau:.3f}")
 
     run_command(body)
 

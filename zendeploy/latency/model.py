@@ -3,7 +3,9 @@
 No search space can be measured exhaustively (free channel widths: ~150k first-of-block units for one CIFAR space at
 one resolution). A table therefore measures a grid of units and fits, per unit family, a linear model with
 non-negative coefficients on work features: MACs split by conv shape and kernel (a 7x7 depthwise MAC does not cost what
-a 1x1 MAC costs), activation elements read and written, and per-call constants for the shortcut and SE variants. The
+a 1x1 MAC costs), the unfolded-input (im2col) elements of every KxK dense conv (memory traffic that does not shrink
+with the output width: a 7x7 conv on 8 channels is far slower than its MACs say), activation elements read and
+written, and per-call constants for the shortcut and SE variants. The
 fit minimises *relative* error (rows weighted by 1 / latency). Its cross-validated relative error becomes the error
 bar of every unit predicted from it (measured units carry their own spread).
 """
@@ -42,13 +44,14 @@ def _feature_names(family: str) -> list[str]:
     common = ["const", "act_in", "act_out"]
     if family == HEAD:
         return common + ["macs_linear"]
+    cols = [f"col_k{k}" for k in KERNELS if k > 1]  # im2col elements of dense KxK convs
     if family == CONV:
-        return common + [f"macs_k{k}" for k in KERNELS]
+        return common + [f"macs_k{k}" for k in KERNELS] + cols
     names = common + ["const_proj", "const_identity", "const_se", "act_mid", "macs_proj", "se_elems"]
     if family == BASIC:
-        names += [f"macs_k{k}" for k in KERNELS if k > 1]
+        names += [f"macs_k{k}" for k in KERNELS if k > 1] + cols
     elif family == BOTTLENECK:
-        names += ["macs_1x1"] + [f"macs_k{k}" for k in KERNELS if k > 1]
+        names += ["macs_1x1"] + [f"macs_k{k}" for k in KERNELS if k > 1] + cols
     elif family == INVERTED:
         names += ["macs_1x1"] + [f"macs_dw{k}" for k in KERNELS if k > 1]
     return names
@@ -66,8 +69,13 @@ def unit_features(unit: Unit, resolution: int) -> dict[str, float]:
     if unit.kind == HEAD:
         f["macs_linear"] = unit.in_channels * unit.out_channels / 1e6
         return f
+    def add_col(k: int, channels: int) -> None:  # unfolded input of a dense KxK conv, in millions of elements
+        if k > 1:
+            f[f"col_k{k}"] = f.get(f"col_k{k}", 0.0) + channels * k * k * ro * ro / 1e6
+
     if unit.kind == CONV:
         f[f"macs_k{unit.kernel}"] = unit.in_channels * unit.out_channels * unit.kernel ** 2 * ro * ro / 1e6
+        add_col(unit.kernel, unit.in_channels)
         return f
     m = unit.mid_channels
     f["const_proj"] = 1.0 if unit.shortcut == PROJ else 0.0
@@ -80,10 +88,13 @@ def unit_features(unit: Unit, resolution: int) -> dict[str, float]:
         k1, k2 = unit.kernel, unit.kernel2 or unit.kernel
         f[f"macs_k{k1}"] = f.get(f"macs_k{k1}", 0.0) + unit.in_channels * m * k1 * k1 * ro * ro / 1e6
         f[f"macs_k{k2}"] = f.get(f"macs_k{k2}", 0.0) + m * unit.out_channels * k2 * k2 * ro * ro / 1e6
+        add_col(k1, unit.in_channels)
+        add_col(k2, m)
     elif unit.kind == BOTTLENECK:
         f["act_mid"] = m * (r * r + 2 * ro * ro) / 1e6
         f["macs_1x1"] = (unit.in_channels * m * r * r + m * unit.out_channels * ro * ro) / 1e6
         f[f"macs_k{unit.kernel}"] = m * m * unit.kernel ** 2 * ro * ro / 1e6
+        add_col(unit.kernel, m)
     elif unit.kind == INVERTED:
         f["act_mid"] = m * (r * r + 2 * ro * ro) / 1e6
         f["macs_1x1"] = (unit.in_channels * m * r * r + m * unit.out_channels * ro * ro) / 1e6

@@ -304,21 +304,40 @@ def profile_table(
 
     # 4. calibration on networks measured end to end, predicted the way a search predicts them
     if len(nets) >= 3:
-        predictor = LatencyPredictor(table)
-        sums, counts, measured, names = [], [], [], []
-        for key, blocks in nets.items():
-            recs = [journal.done[(key, p)] for p in passes_of(key)]
-            pred = predictor.predict(blocks, space.resolution, num_classes=space.num_classes)
-            sums.append(pred.raw_sum_ms)
-            counts.append(pred.n_units)
-            measured.append(low_statistic([r["stats"] for r in recs], backend.pass_statistic))
-            names.append(format_structure(blocks))
-        table.calibration = fit_calibration(sums, counts, measured, names)
+        measured = [low_statistic([journal.done[(key, p)]["stats"] for p in passes_of(key)], backend.pass_statistic)
+                    for key in nets]
+        table.calibration = calibrate(table, list(nets.values()), measured)
     save_table(table, out)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
         journal.path.unlink(missing_ok=True)
     return table
+
+
+def calibrate(table: LatencyTable, networks: Sequence[Sequence[BlockSpec]], measured_ms: Sequence[float]):
+    """Fit ``y = a + b * sum + c * n_units`` of ``table``'s unit predictions to networks measured end to end."""
+    predictor = LatencyPredictor(table.model_copy(update={"calibration": None}))
+    preds = [predictor.predict(blocks, table.space.resolution, num_classes=table.space.num_classes)
+             for blocks in networks]
+    return fit_calibration([p.raw_sum_ms for p in preds], [p.n_units for p in preds], list(measured_ms),
+                           [format_structure(b) for b in networks])
+
+
+def refit_table(table: LatencyTable) -> LatencyTable:
+    """The same measurements, fitted again by this version of zendeploy: new unit models from the entries and a new
+    calibration from the calibration networks stored with their measured latencies. Nothing is timed."""
+    from ..space.structure import parse_structure
+
+    refitted = table.model_copy(deep=True)
+    refitted.unit_models = fit_unit_models(refitted.entries)
+    refitted.calibration = None
+    old = table.calibration
+    if old is not None and len(old.structures) >= 3:
+        refitted.calibration = calibrate(refitted, [parse_structure(s) for s in old.structures], old.measured_ms)
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    refitted.provenance.notes.append(f"unit models and calibration refitted from the stored measurements by "
+                                     f"zendeploy {__version__} on {stamp}")
+    return refitted
 
 
 def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], resolution: int, *,
@@ -349,5 +368,5 @@ def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], 
     return best
 
 
-__all__ = ["DEFAULT_PASSES", "STATISTICS", "low_statistic", "ProfilePlan", "ProfileSettings", "plan_profile", "profile_table", "measure_networks", "HEAD",
+__all__ = ["DEFAULT_PASSES", "STATISTICS", "calibrate", "low_statistic", "refit_table", "ProfilePlan", "ProfileSettings", "plan_profile", "profile_table", "measure_networks", "HEAD",
            "fields_unit"]

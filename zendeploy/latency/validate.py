@@ -83,6 +83,46 @@ def validate_table(table_path: str | Path, *, samples: int = 30, passes: int = 5
     return report
 
 
+def revalidate(report: ValidationReport, table_path: str | Path, *,
+               plot_path: str | Path | None = None) -> ValidationReport:
+    """``report``'s measured networks predicted again from the table at ``table_path`` (after a refit): the same
+    measurements, nothing timed."""
+    from ..space.structure import parse_structure
+
+    table = load_table(table_path)
+    predictor = LatencyPredictor(table)
+    preds = [predictor.predict(parse_structure(s), table.space.resolution) for s in report.structures]
+    raw = [p.raw_sum_ms for p in preds]
+    cal = [p.latency_ms for p in preds]
+    new = ValidationReport(
+        table=str(table_path), device=report.device, backend=report.backend, samples=report.samples,
+        raw=accuracy(raw, report.measured_ms),
+        calibrated=accuracy(cal, report.measured_ms) if table.calibration else None,
+        structures=list(report.structures), measured_ms=list(report.measured_ms), predicted_raw_ms=raw,
+        predicted_ms=cal, measured_share=[p.measured_share for p in preds], seconds=report.seconds,
+    )
+    if plot_path:
+        new.plot = str(plot_validation(new, plot_path))
+    return new
+
+
+def load_report(path: str | Path) -> ValidationReport:
+    """Read a ``.validation.json`` written by :func:`save_report` (a clear error when it is not one)."""
+    from ..errors import LatencyTableError
+
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+        data["raw"] = AccuracyReport(**data["raw"])
+        data["calibrated"] = AccuracyReport(**data["calibrated"]) if data.get("calibrated") else None
+        return ValidationReport(**data)
+    except FileNotFoundError:
+        raise LatencyTableError(f"validation report '{p}' does not exist") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LatencyTableError(f"'{p}' is not a validation report written by zendeploy "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
 def plot_validation(report: ValidationReport, path: str | Path) -> Path:
     import matplotlib
 
