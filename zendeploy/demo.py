@@ -182,7 +182,7 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     exports = [{"format": r.format, "status": r.status, "reason": r.reason, "file": r.file, "size_mb": r.size_mb,
                 "max_rel_err": r.parity.max_rel_err if r.parity else None,
                 "parity_passed": r.parity.passed if r.parity else None,
-                "median_ms": r.median_ms, "lut_ms": r.lut_ms, "error_pct": r.error_pct, "lut_note": r.lut_note}
+                "latency_ms": r.latency_ms, "median_ms": r.median_ms, "lut_ms": r.lut_ms, "error_pct": r.error_pct, "lut_note": r.lut_note}
                for r in report.rows]
     artifacts = {"latency table": str(table_path)}
     validation_png = Path(str(table_path).removesuffix(".json") + ".validation.png")
