@@ -24,12 +24,12 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ZenDeployError, require
+from .io import atomic_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -175,26 +175,15 @@ def save_weights(model: "nn.Module", path: str | os.PathLike, *, metadata: Mappi
 
     path = Path(path)
     suffix = _suffix(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     structure = getattr(model, "structure", None)
     if isinstance(structure, str):
         meta.setdefault("structure", structure)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         if suffix in SAFETENSORS_SUFFIXES:
             st = require("safetensors.torch", "weights", "Saving .safetensors weights")
-            st.save_file(state, tmp, metadata=meta or None)
+            st.save_file(state, str(tmp), metadata=meta or None)
         else:
             torch.save(state, tmp)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

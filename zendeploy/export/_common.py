@@ -15,12 +15,11 @@ import io
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ..io import atomic_write_bytes, default_file_mode
+from ..io import atomic_write_bytes
 from ..io import atomic_write_json as _atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,14 +166,6 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, (tuple, set, frozenset)):
         return list(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def temp_path_near(path: Path, suffix: str) -> Path:
-    """A fresh, unused temporary file name in ``path``'s folder (the file is not kept open)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
 
 
 def utc_now() -> str:

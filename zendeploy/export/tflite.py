@@ -45,18 +45,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import ExportError, MissingExtraError, require
+from ..io import atomic_target
 from ._common import (
     atomic_write_json,
     channels_last_module,
     check_shape,
-    default_file_mode,
     env_var,
     fold_batchnorm,
     nhwc_shape,
     provenance,
     quiet,
     quiet_loggers,
-    temp_path_near,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -208,23 +207,18 @@ def _prepare(model: "nn.Module", input_shape: Sequence[int], *, nhwc: bool, prec
 def _convert_and_write(converter_or_module, path: Path, *, sample=None, quant_config=None) -> None:
     """Run the litert-torch conversion quietly and write the flatbuffer atomically."""
     litert_torch = _litert_torch()
-    tmp = temp_path_near(path, ".tflite")
     try:
-        with env_var("LITERT_TORCH_SHOW_PROGRESS", "n"), quiet(*_CONVERTER_WARNINGS, stdout=True):
+        with atomic_target(path, suffix=".tflite") as tmp, env_var("LITERT_TORCH_SHOW_PROGRESS", "n"), \
+                quiet(*_CONVERTER_WARNINGS, stdout=True):  # the converter wants a .tflite name
             if sample is None:
                 edge = converter_or_module.convert(quant_config=quant_config)
             else:
                 edge = litert_torch.convert(converter_or_module, (sample,), quant_config=quant_config)
             edge.export(str(tmp))
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
     except ExportError:
         raise
     except Exception as exc:
         raise ExportError(f"litert-torch conversion failed: {_first_line(exc)}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def export_tflite(
