@@ -71,3 +71,11 @@ def test_demo_cli_missing_table_is_one_line(tmp_path):
 def test_demo_help_lists_the_stages():
     res = CliRunner().invoke(app, ["demo", "--help"])
     assert res.exit_code == 0 and "--latency-ms" in res.output and "--table" in res.output
+
+
+def test_demo_with_a_shipped_table_searches_that_tables_space(tmp_path):
+    table = Path(__file__).resolve().parents[1] / "latency_tables" / "cpu-onnxruntime-fp32-b1-mobilenet-r32.json"
+    r = run_demo(tmp_path, DemoSettings(**TINY, formats="onnx", table=str(table)))
+    assert "SuperResIDW" in r.structure and r.table == str(table)  # the mobilenet space, not the default resnet
+    assert r.predicted_ms <= r.budget_ms and r.exports[0]["status"] == "ok"
+    assert not (tmp_path / "latency_table.json").exists()  # nothing profiled

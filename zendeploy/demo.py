@@ -103,11 +103,8 @@ def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Pa
     return path
 
 
-def _default_budget(predictor, space_name: str, resolution: int) -> float:
+def _default_budget(predictor, sp, resolution: int) -> float:
     """The predicted latency of the space's initial structure, rounded up to 3 significant digits."""
-    from .search.spaces import load_space
-
-    sp = load_space(space_name)
     ds = sp.dataset_for(resolution)
     pred = predictor.predict(sp.initial_blocks(ds), resolution, se=sp.se, num_classes=sp.default_num_classes(ds))
     digits = 2 - int(math.floor(math.log10(pred.latency_ms)))
@@ -147,18 +144,21 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         raise LatencyTableError(f"table '{table_path}' was measured at resolution {predictor.resolution}, the demo "
                                 f"runs at {settings.resolution}")
 
+    from .latency.validate import space_of
+
+    space = space_of(predictor.table)  # the space the table was profiled for (a given table may be another one)
     if settings.latency_ms is not None:
         budget, budget_source = float(settings.latency_ms), "given"
     else:
-        budget = _default_budget(predictor, settings.space, settings.resolution)
+        budget = _default_budget(predictor, space, settings.resolution)
         budget_source = "predicted latency of the space's initial structure"
     say(f"2/4 search: Zen-NAS evolution, {settings.iterations} iterations, latency <= {budget:g} ms "
         f"({budget_source})")
     t = time.perf_counter()
     search_dir = out / "search"
-    measure_fn, reason = local_measure_fn(settings.device, predictor, search_dir / "measure")
+    measure_fn, reason = local_measure_fn(None, predictor, search_dir / "measure")  # the table's own device
     result = run_search(
-        settings.space, Budgets(latency_ms=budget), resolution=settings.resolution, population=settings.population,
+        space, Budgets(latency_ms=budget), resolution=settings.resolution, population=settings.population,
         iterations=settings.iterations, proxy=settings.proxy, batch_size=settings.batch_size, seed=settings.seed,
         predictor=predictor, out_dir=search_dir, resume=(search_dir / CHECKPOINT_NAME).is_file(),
         top_k=settings.top_k, measure_fn=measure_fn, measure_skip_reason=reason, progress=search_progress,
