@@ -104,7 +104,7 @@ def profile_cmd(
             table = profile_table(backend, plan, out, space=info, settings=ProfileSettings(passes=passes, seed=seed),
                                   progress=progress, keep_work=keep_work, convert_only=convert_only)
         if table is None:
-            console.print(f"converted; time them with the same command without --convert-only")
+            console.print("converted; time them with the same command without --convert-only")
             return
         _print_table_summary(table, out)
         console.print(f"next: zendeploy latency validate --table {out} --samples 30")

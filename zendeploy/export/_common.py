@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ..io import atomic_write_bytes
 from ..io import atomic_write_json as _atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover

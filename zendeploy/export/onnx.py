@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..errors import ExportError, require
-from ._common import atomic_write_bytes, check_shape, eval_mode, provenance, quiet
+from ..io import atomic_write_bytes
+from ._common import check_shape, eval_mode, provenance, quiet
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -87,8 +87,6 @@ def revalidate(report: ValidationReport, table_path: str | Path, *,
                plot_path: str | Path | None = None) -> ValidationReport:
     """``report``'s measured networks predicted again from the table at ``table_path`` (after a refit): the same
     measurements, nothing timed."""
-    from ..space.structure import parse_structure
-
     table = load_table(table_path)
     predictor = LatencyPredictor(table)
     preds = [predictor.predict(parse_structure(s), table.space.resolution) for s in report.structures]
