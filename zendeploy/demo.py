@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LatencyTableError, ZenDeployError
+from .errors import LatencyTableError
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -207,4 +207,4 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     return demo
 
 
-__all__ = ["DemoResult", "DemoSettings", "run_demo", "ZenDeployError"]
+__all__ = ["DemoResult", "DemoSettings", "run_demo"]
