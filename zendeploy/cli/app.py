@@ -45,4 +45,8 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    import sys
+
+    from .common import expand_bare_options
+
+    app(args=expand_bare_options(sys.argv[1:]), prog_name="zendeploy")

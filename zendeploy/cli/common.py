@@ -26,6 +26,36 @@ ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="A ZenNet from the 
 RunOpt = Annotated[Optional[Path], typer.Option("--run", help="A search run folder: uses its best_structure.txt.")]
 ResOpt = Annotated[Optional[int], typer.Option("--res", help="Input resolution (default: the zoo entry's).", min=1)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+RAY_HELP = ("Run on Ray (pip install \"zendeploy[ray]\"): --ray alone joins RAY_ADDRESS or a cluster started here "
+            "with `ray start`, else starts a local instance; --ray local always starts one; --ray HOST:PORT or "
+            "ray://HOST:10001 joins that cluster.")
+RAY_AUTO = "auto"  # what a bare --ray means (see ``expand_bare_options``)
+
+
+def expand_bare_options(argv: list[str], options: tuple[str, ...] = ("--ray",), value: str = RAY_AUTO) -> list[str]:
+    """``--ray`` takes an optional address: a bare ``--ray`` (last, or followed by another option) gets ``auto``."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in options and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(value)
+    return out
+
+
+def describe_workers(workers: dict, requeued: int = 0, long: bool = False) -> str:
+    """Per-worker throughput for a progress bar or a summary: evaluations per busy second of each worker."""
+    if not workers:
+        return ""
+    rates = sorted(w["evaluations"] / w["seconds"] for w in workers.values() if w["seconds"] > 0)
+    lost = f", {requeued} re-queued" if requeued else ""
+    if not rates:
+        return f"{len(workers)} worker(s){lost}"
+    if long:
+        each = ", ".join(f"{name} {w['evaluations']} ({w['evaluations'] / w['seconds']:.1f}/s)"
+                         for name, w in sorted(workers.items()) if w["seconds"] > 0)
+        return f"{len(workers)} worker(s): {each}{lost}"
+    span = f"{rates[0]:.1f}" if len(rates) == 1 else f"{rates[0]:.1f}-{rates[-1]:.1f}"
+    return f"{len(workers)} worker(s) {span} eval/s each{lost}"
 
 
 def structure_source(structure: str | None, zoo: str | None, run: Path | None = None) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, run_command
+from .common import RAY_HELP, console, describe_workers, err_console, run_command
 
 HELP = (
     "Search a ZenNet under budgets with the official Zen-NAS evolution (or random search), scoring with a zero-shot "
@@ -82,6 +82,11 @@ def search_command(
     = False,
     checkpoint_every: Annotated[float, typer.Option("--checkpoint-every", help="Seconds between checkpoints.",
                                                     min=0.0)] = 10.0,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="[ADDRESS]", help=RAY_HELP + " --step K evaluations are in flight; results equal a local "
+        "run with the same --step.")] = None,
+    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of a local Ray instance (--ray local).",
+                                                    min=1)] = None,
 ):
     def body():
         from ..search import Budgets, load_space, run_search
@@ -96,6 +101,9 @@ def search_command(
         predictor = _load_predictor(table, device)
         budgets = Budgets.parse(flops=flops, params=params, layers=max_layers, latency_ms=latency_ms,
                                 latency_margin=latency_margin)
+        if ray is not None and workers > 1:
+            raise BudgetError("--workers sizes the local process pool; with --ray the cluster's CPUs do the work "
+                              "(set how many candidates are in flight with --step)")
         if workers > 1 and step < workers:
             err_console.print(f"[yellow]note:[/] --workers {workers} with --step {step}: at most {step} candidate(s) "
                               f"are scored at a time; use --step >= {workers} to keep every worker busy "
@@ -110,6 +118,7 @@ def search_command(
             TextColumn("pop {task.fields[pop]}"),
             TextColumn("accept {task.fields[acc]}"),
             TextColumn("{task.fields[eps]} eval/s"),
+            TextColumn("{task.fields[per_worker]}"),
             TimeElapsedColumn(),
         ]
         bar = Progress(*columns, console=err_console, transient=False)
@@ -119,10 +128,11 @@ def search_command(
             nonlocal task
             if task is None:
                 bar.start()
-                task = bar.add_task("search", total=iterations, best="-", pop=0, acc="-", eps="-")
+                task = bar.add_task("search", total=iterations, best="-", pop=0, acc="-", eps="-", per_worker="")
             bar.update(task, completed=p.iteration,
                        best="-" if p.best_score is None else f"{p.best_score:.4g}", pop=p.population,
-                       acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}")
+                       acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}",
+                       per_worker=describe_workers(p.workers, p.requeued))
 
         try:
             result = run_search(
@@ -131,6 +141,7 @@ def search_command(
                 seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=out,
                 resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
                 measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
+                ray=ray, ray_cpus=ray_cpus,
             )
         except KeyboardInterrupt:
             bar.stop()
@@ -165,6 +176,10 @@ def _print_summary(result, out: Path, format_count) -> None:
     t.add_row("evaluations", f"{result.evaluations} scored, {result.cache_hits} cache hits, {rej['total']} rejected "
               f"({', '.join(f'{k} {v}' for k, v in rej.items() if k != 'total') or 'none'}), "
               f"{result.iterations} iterations in {result.seconds:.1f} s")
+    if len(r.get("workers") or []) > 1 or r.get("requeued"):
+        t.add_row("workers", describe_workers({w["worker"]: {"evaluations": w["evaluations"],
+                                                          "seconds": w["busy_seconds"]} for w in r["workers"]},
+                                              r.get("requeued", 0), long=True))
     m = r["measured"]
     if m["ran"]:
         meets = m.get("chosen_meets_budget_measured")

@@ -99,7 +99,6 @@ class Backend:
     backend: str
     suffix: str
     layout: str
-    exporter: str = ""
     opset: int | None = None
     # Which per-pass statistic a latency is the minimum of (see latency/profile.py): the fastest run on this shared
     # host (the most repeatable estimate here); a dedicated device (T4, phone) keeps the pass median.
@@ -115,9 +114,16 @@ class Backend:
             raise ZProfilerError(f"--serial is for --device pixel, not '{self.device}'")
         self.batch, self.threads, self.precision = batch, threads, precision
         self.serial, self.delegate = serial, delegate
+        from .conversion import converter_for
+
+        self.converter = converter_for(self.device, precision)
+
+    @property
+    def exporter(self) -> str:  # type: ignore[override]
+        return self.converter.exporter
 
     def convert(self, module: nn.Module, input_shape: Sequence[int], path: Path) -> Path:
-        raise NotImplementedError
+        return self.converter.convert(module, input_shape, path)
 
     def open(self, path: Path) -> Callable[[], Any]:
         raise NotImplementedError
@@ -140,17 +146,6 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(**kw)
         self.ort = require("onnxruntime", "onnx", "profiling on ONNX Runtime")
         _profilers()
-
-    @property
-    def exporter(self) -> str:  # type: ignore[override]
-        import torch
-
-        return f"torch {torch.__version__} torch.onnx (TorchScript exporter), BN folded"
-
-    def convert(self, module, input_shape, path):
-        from ..export.onnx import export_onnx
-
-        return export_onnx(module, path, input_shape=tuple(input_shape), opset=self.opset)
 
     @_wrap_profiler_errors
     def open(self, path):
@@ -176,17 +171,6 @@ class LiteRTBackend(Backend):
         self.litert = require("ai_edge_litert", "tflite", "profiling on LiteRT")
         require("litert_torch", "tflite", "converting latency units to TFLite")
         _profilers()
-
-    @property
-    def exporter(self) -> str:  # type: ignore[override]
-        from importlib.metadata import version
-
-        return f"litert-torch {version('litert-torch')} (NHWC input)"
-
-    def convert(self, module, input_shape, path):
-        from ..export.tflite import export_tflite
-
-        return export_tflite(module, path, input_shape=tuple(input_shape), nhwc=True)
 
     @_wrap_profiler_errors
     def open(self, path):

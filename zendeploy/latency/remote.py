@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfilerError as ZProfilerError, require
-from .backends import Backend, DeviceSpec, OnnxRuntimeBackend, TimingSettings, _wrap_profiler_errors
+from .backends import Backend, DeviceSpec, TimingSettings, _wrap_profiler_errors
 
 
 class _Stats:
@@ -55,13 +55,6 @@ class TensorRTBackend(Backend):
             raise ZProfilerError(f"device 't4' needs an NVIDIA T4, but this machine's GPU 0 is '{self.gpu}'; a table "
                                  f"must name the hardware it was measured on")
         self.timing_cache = Path(workdir or ".") / "tensorrt.timing-cache"
-
-    exporter = OnnxRuntimeBackend.exporter
-
-    def convert(self, module, input_shape, path):
-        from ..export.onnx import export_onnx
-
-        return export_onnx(module, path, input_shape=tuple(input_shape), opset=self.opset)
 
     @_wrap_profiler_errors
     def open(self, path):
@@ -129,17 +122,6 @@ class PixelBackend(Backend):
         self.runner = adb.AdbBenchmarkRunner(transport, binary)
         self.info = _wrap_profiler_errors(adb.read_device_info)(transport)
         self.temperatures: list[float] = []
-
-    @property
-    def exporter(self) -> str:  # type: ignore[override]
-        from importlib.metadata import version
-
-        return f"litert-torch {version('litert-torch')} (NHWC input, {self.precision} weights)"
-
-    def convert(self, module, input_shape, path):
-        from ..export.tflite import export_tflite
-
-        return export_tflite(module, path, input_shape=tuple(input_shape), nhwc=True, precision=self.precision)
 
     def open(self, path):
         return Path(path)

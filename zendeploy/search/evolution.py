@@ -28,10 +28,12 @@ Additions (none of them changes what a serial ``step=1`` run does with a given s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import random
+import socket
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -91,6 +93,8 @@ class ProgressInfo:
     acceptance_rate: float
     evaluations_per_second: float
     iterations_per_second: float
+    workers: dict = field(default_factory=dict)  # worker -> {"evaluations", "seconds"} (busy time), this run
+    requeued: int = 0  # candidates re-submitted because their worker died
 
 
 @dataclass
@@ -107,6 +111,8 @@ class SearchResult:
     out_dir: Optional[str] = None
     report: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
+    workers: dict = field(default_factory=dict)  # per-worker evaluations and busy seconds, this run
+    requeued: int = 0  # candidates re-submitted after their worker died (all runs of this search)
 
     @property
     def structure(self) -> str:
@@ -155,7 +161,8 @@ def score_task(task: tuple) -> dict:
         valid, score, reason = False, math.nan, f"{type(exc).__name__}: {exc}"
     if not valid or not math.isfinite(score):
         valid, score = False, INVALID_SCORE
-    return {"score": score, "valid": valid, "reason": reason, "seconds": time.perf_counter() - t0}
+    return {"score": score, "valid": valid, "reason": reason, "seconds": time.perf_counter() - t0,
+            "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
 class _Scorer:
@@ -188,6 +195,8 @@ class _Scorer:
         if self._saved_threads is not None:
             torch.set_num_threads(self._saved_threads)
         return False
+
+    requeued = 0  # a local pool never re-queues (a dead process fails the step; resume continues it)
 
     def score(self, items: list[tuple[str, tuple[BlockSpec, ...]]]) -> list[dict]:
         proxy, resolution, batch_size, seed, num_classes = self.args
@@ -240,6 +249,8 @@ def run_search(
     space_max_layers: bool = True,
     random_walk_steps: int | None = None,
     plot: bool = True,
+    ray: bool | str | None = None,
+    ray_cpus: int | None = None,
 ) -> SearchResult:
     """Search ``space`` under ``budgets`` and return the best candidate (see module docstring for the semantics).
 
@@ -247,6 +258,9 @@ def run_search(
     ``iterations``: children generated (official ``evolution_max_iter``); ``max_evaluations``: optional cap on proxy
     computations (cache misses). ``out_dir``: where ``best_structure.txt``, ``report.json``, ``top_k.json``,
     ``population.png`` and ``checkpoint.json`` go (None: nothing written, no checkpoints).
+    ``ray``: score on a Ray cluster instead of local processes (True: the connected one, or Ray's default; a string:
+    its address, ``"local"`` for a new local instance of ``ray_cpus`` CPUs); ``step`` evaluations are in flight.
+    Results are the same as a local run with the same ``step`` (see ``zendeploy.distributed.scoring``).
     """
     from ..proxies import get_proxy
 
@@ -333,6 +347,8 @@ def run_search(
     t_start = time.perf_counter()
     last_ckpt = t_start
     best_score = max((v for _, v in pop), default=None)
+    session_workers: dict[str, dict] = {}  # per-worker throughput of this run (not checkpointed: pids change)
+    requeued_before = int(counters.get("requeued", 0))
 
     def report_progress():
         if progress is None:
@@ -347,10 +363,21 @@ def run_search(
             acceptance_rate=(counters["accepted"] / its) if its else 0.0,
             evaluations_per_second=counters["evaluations"] / el if el > 0 else 0.0,
             iterations_per_second=its / el if el > 0 else 0.0,
+            workers=session_workers, requeued=int(counters.get("requeued", 0)),
         ))
 
     report_progress()
-    with _Scorer(proxy, resolution, batch_size, seed, num_classes, workers, threads_per_eval) as scorer:
+    cluster = None
+    with contextlib.ExitStack() as stack:
+        if ray:
+            from ..distributed.runtime import connect
+            from ..distributed.scoring import RayScorer
+
+            cluster = stack.enter_context(connect(None if ray is True else str(ray), num_cpus=ray_cpus))
+            scorer = RayScorer((proxy, resolution, batch_size, seed, num_classes), threads=threads_per_eval)
+        else:
+            scorer = stack.enter_context(_Scorer(proxy, resolution, batch_size, seed, num_classes, workers,
+                                                 threads_per_eval))
         try:
             while counters["iterations"] < iterations and (
                     max_evaluations is None or counters["evaluations"] < max_evaluations):
@@ -389,6 +416,9 @@ def run_search(
                 results = scorer.score(list(new.items()))
                 # ---- commit the step (the state saved on interruption is the one before it)
                 for (s, child), res in zip(new.items(), results):
+                    w = session_workers.setdefault(res.get("worker", "?"), {"evaluations": 0, "seconds": 0.0})
+                    w["evaluations"] += 1
+                    w["seconds"] += res["seconds"]
                     chk = checks.get(s) or checker.check(child)
                     scores[s] = {"score": res["score"], "valid": res["valid"], "reason": res["reason"],
                                  "seconds": round(res["seconds"], 6), "params": chk.params, "macs": chk.macs,
@@ -402,6 +432,7 @@ def run_search(
                 counters["cache_hits"] += hits
                 counters["accepted"] += len(children)
                 counters["steps"] += 1
+                counters["requeued"] = requeued_before + scorer.requeued
                 for k, n in rejected.items():
                     counters["rejected"][k] = counters["rejected"].get(k, 0) + n
                 committed_rng = rng.getstate()
@@ -438,7 +469,8 @@ def run_search(
         best=best, population=population_sorted, iterations=counters["iterations"],
         evaluations=counters["evaluations"], cache_hits=counters["cache_hits"], accepted=counters["accepted"],
         rejected=dict(counters["rejected"]), seconds=seconds, resumed=resumed,
-        out_dir=str(out_path) if out_path is not None else None,
+        out_dir=str(out_path) if out_path is not None else None, workers=session_workers,
+        requeued=int(counters.get("requeued", 0)),
     )
     from .report import build_report, measure_candidates, write_run
 
@@ -451,6 +483,8 @@ def run_search(
         "initial_within_budgets": initial_check.ok, "initial_rejected_by": initial_check.reason,
         "layers_budget_from_space": layers_from_space, "random_walk_steps": random_walk_steps,
         "predictor": _resolve_predictor_info(predictor),
+        "executor": "ray" if cluster is not None else ("local processes" if workers > 1 else "this process"),
+        "cluster": cluster.describe() if cluster is not None else None,
     }
     measured = measure_candidates(measure_fn, result.top(top_k), resolution=resolution, se=space.se,
                                   budgets=budgets, best=best, skip_reason=measure_skip_reason)

@@ -73,6 +73,18 @@ def _record(c) -> dict:
     return d
 
 
+def worker_throughput(workers: dict, wall_seconds: float | None) -> list[dict]:
+    """Per worker (``host:pid``): evaluations, busy seconds, evaluations per busy second, and the share of the wall
+    time it was busy (``utilisation``; None after a resume, whose wall time spans earlier runs)."""
+    rows = []
+    for name, w in sorted(workers.items()):
+        busy = float(w["seconds"])
+        rows.append({"worker": name, "evaluations": int(w["evaluations"]), "busy_seconds": round(busy, 3),
+                     "evaluations_per_busy_second": round(w["evaluations"] / busy, 3) if busy > 0 else None,
+                     "utilisation": round(busy / wall_seconds, 3) if wall_seconds else None})
+    return rows
+
+
 def build_report(result, *, settings: dict, budgets: Budgets, predictor, smallest: dict, measured: dict,
                  top_k: int) -> dict:
     best = result.best
@@ -105,6 +117,8 @@ def build_report(result, *, settings: dict, budgets: Budgets, predictor, smalles
         "acceptance_rate": (result.accepted / its) if its else 0.0,
         "evaluations_per_second": (result.evaluations / result.seconds) if result.seconds > 0 else None,
         "resumed": result.resumed,
+        "workers": worker_throughput(result.workers, result.seconds if not result.resumed else None),
+        "requeued": result.requeued,
         "population_size": len(result.population),
         "top_k": [_record(c) for c in result.top(top_k)],
         "smallest_network": smallest,

@@ -1,0 +1,142 @@
+"""Connecting to Ray, and what every remote task reports about the worker that ran it.
+
+``connect(address)``:
+
+- ``None`` / ``"auto"`` (``--ray`` without a value): Ray's own default: the cluster in ``RAY_ADDRESS`` or one started
+  on this machine with ``ray start``, else a new local instance;
+- ``"local"``: always a new local instance on this machine (``num_cpus`` caps its CPUs);
+- anything else: that cluster (``HOST:PORT`` of a head node, or ``ray://HOST:10001`` for Ray Client).
+
+A Ray instance zendeploy started is shut down when the job ends; one it joined is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from ..errors import MissingExtraError, ZenDeployError
+
+
+class ClusterError(ZenDeployError):
+    """The Ray cluster could not be reached, or its workers cannot run zendeploy's tasks."""
+
+
+def require_ray(option: str = "--ray"):
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingExtraError("ray", "ray", option) from exc
+    return ray
+
+
+@dataclass
+class Cluster:
+    """A connected Ray cluster: its address, size, and whether zendeploy started it."""
+
+    address: str
+    started_here: bool
+    nodes: int
+    cpus: float
+    resources: dict
+
+    def describe(self) -> str:
+        kind = "local Ray instance" if self.started_here else f"Ray cluster {self.address}"
+        return f"{kind}: {self.nodes} node(s), {self.cpus:g} CPU(s)"
+
+
+@contextlib.contextmanager
+def connect(address: Optional[str] = None, *, num_cpus: Optional[int] = None) -> Iterator[Cluster]:
+    """Connect (or start), yield the ``Cluster``, and shut a local instance down afterwards."""
+    ray = require_ray()
+    if ray.is_initialized():  # e.g. a notebook or a test that already connected: use it as it is
+        yield describe_cluster(ray, started_here=False)
+        return
+    addr = None if address in (None, "", "auto") else address
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=True,
+                                  logging_level="warning")
+    if addr == "local" or addr is None:
+        kwargs["num_cpus"] = num_cpus
+    elif num_cpus is not None:
+        raise ClusterError(f"--ray-cpus sizes a local Ray instance; cluster {addr} has the CPUs its nodes declare")
+    joins = addr not in (None, "local") or bool(os.environ.get("RAY_ADDRESS")) or (
+        addr is None and os.path.exists(os.path.join(tempfile.gettempdir(), "ray", "ray_current_cluster")))
+    try:
+        ray.init(address=addr, **kwargs)
+    except ConnectionError as exc:
+        raise ClusterError(f"cannot connect to Ray cluster '{address}': {_first_line(exc)}") from None
+    except Exception as exc:  # ray raises RuntimeError / ValueError on bad addresses and failed starts
+        raise ClusterError(f"cannot start or join Ray ('{address or 'auto'}'): {type(exc).__name__}: "
+                           f"{_first_line(exc)}") from None
+    try:
+        yield describe_cluster(ray, started_here=not joins)
+    finally:
+        ray.shutdown()  # a driver disconnects; a local instance it started stops with it
+
+
+def describe_cluster(ray, *, started_here: bool) -> Cluster:
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    res = ray.cluster_resources()
+    address = ray.get_runtime_context().gcs_address if hasattr(ray.get_runtime_context(), "gcs_address") else "?"
+    return Cluster(address=str(address), started_here=started_here, nodes=len(nodes), cpus=float(res.get("CPU", 0)),
+                   resources={k: v for k, v in res.items() if not k.startswith("node:") and k not in
+                              ("memory", "object_store_memory")})
+
+
+def worker_identity() -> dict:
+    """Who ran a task: host name, process id, Ray node id, and the versions that decide its results."""
+    import platform
+
+    from .. import __version__
+
+    ident = {"host": socket.gethostname(), "pid": os.getpid(), "zendeploy": __version__,
+             "python": platform.python_version()}
+    try:
+        import torch
+
+        ident["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover - a hard dependency
+        ident["torch"] = None
+    try:
+        import ray
+
+        ident["node"] = ray.get_runtime_context().get_node_id()
+    except Exception:  # pragma: no cover - outside Ray
+        ident["node"] = None
+    return ident
+
+
+def worker_name(ident: dict) -> str:
+    return f"{ident.get('host')}:{ident.get('pid')}"
+
+
+def check_same_versions(ident: dict, keys: tuple[str, ...] = ("zendeploy", "torch", "python")) -> None:
+    """Refuse results from a worker whose versions differ from this host's (they change scores and files)."""
+    here = worker_identity()
+    for k in keys:
+        if ident.get(k) != here.get(k):
+            raise ClusterError(f"Ray worker {worker_name(ident)} runs {k} {ident.get(k)}, this host {here.get(k)}; "
+                               f"install the same zendeploy environment on every node")
+
+
+# A Ray error that means the worker or its node went away (the task itself did not fail): re-run it elsewhere.
+def worker_lost_errors(ray) -> tuple[type, ...]:
+    e = ray.exceptions
+    return tuple(getattr(e, n) for n in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError",
+                                         "LocalRayletDiedError", "ActorDiedError", "ActorUnavailableError",
+                                         "RayActorError", "ObjectFetchTimedOutError") if hasattr(e, n))
+
+
+def describe_task_error(exc: BaseException) -> str:
+    """One line for a task that raised on a worker (e.g. zendeploy missing on a node)."""
+    cause = getattr(exc, "cause", None) or exc
+    return f"{type(cause).__name__}: {_first_line(cause)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
