@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,7 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .common import JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, structure_source
+from .common import (
+    RAY_AUTO, RAY_HELP, JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, structure_source,
+)
 
 latency_app = typer.Typer(help="Predict latency from a table, validate a table, list tables.", no_args_is_help=True)
 
@@ -24,13 +27,14 @@ def phase_progress(enabled: bool = True):
         yield lambda *a: None
         return
     with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False) as bar:
+                  TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console,
+                  transient=False) as bar:
         tasks: dict[str, int] = {}
 
-        def update(phase: str, done: int, total: int) -> None:
+        def update(phase: str, done: int, total: int, info: str = "") -> None:
             if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
+                tasks[phase] = bar.add_task(phase, total=total, info=info)
+            bar.update(tasks[phase], completed=done, total=total, info=info)
 
         yield update
 
@@ -68,6 +72,13 @@ def profile_cmd(
     convert_only: Annotated[bool, typer.Option(help="Only convert the units (e.g. while the machine is busy); run "
                                                     "again without it to time them.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the timing order.")] = 0,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="[ADDRESS]", help=RAY_HELP + " Conversion fans out "
+                                               "on the cluster; timing stays on the device, after it.")] = None,
+    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of a local Ray instance (--ray local).",
+                                                    min=1)] = None,
+    farm: Annotated[Optional[str], typer.Option("--farm", metavar="RESOURCE", help="Time on a device farm: the Ray "
+                                                "nodes declaring this resource (e.g. t4, pixel7), one device each; "
+                                                "implies --ray.")] = None,
 ):
     """Measure a latency table for a search space on a device (resumes an interrupted run)."""
 
@@ -80,10 +91,17 @@ def profile_cmd(
         from ..search.spaces import load_space
         from ..cost import network_cost
 
-        options: dict = dict(batch=batch, threads=threads, precision=precision, serial=serial)
+        options: dict = dict(serial=serial)
         if device == "pixel":
             options.update(delegate=delegate, benchmark_binary=str(benchmark_binary) if benchmark_binary else None)
-        backend = make_backend(device, **options)
+        if farm is not None:  # the devices are on the farm's nodes: nothing is opened here
+            from ..latency.backends import BackendSpec
+
+            backend = BackendSpec(device, batch=batch, threads=threads, precision=precision,
+                                  options=tuple((k, v) for k, v in options.items() if v is not None))
+            backend.converter.exporter  # noqa: B018 - fails here, with the install hint, if the converter is missing
+        else:
+            backend = make_backend(device, batch=batch, threads=threads, precision=precision, **options)
         sp = load_space(space)
         ds = sp.dataset_for(res, dataset)
         sp.check_resolution(ds, res)
@@ -100,9 +118,28 @@ def profile_cmd(
                          description=sp.description, definition={} if sp.source == "builtin" else sp.to_dict())
         console.print(f"profiling {len(plan.units)} units + {len(plan.networks)} networks on {device} "
                       f"({backend.backend}), {passes} passes -> {out}")
-        with phase_progress() as progress:
-            table = profile_table(backend, plan, out, space=info, settings=ProfileSettings(passes=passes, seed=seed),
-                                  progress=progress, keep_work=keep_work, convert_only=convert_only)
+        with contextlib.ExitStack() as stack:
+            executor = farm_runner = None
+            if ray is not None or farm is not None:
+                from ..distributed.conversion import RayExecutor
+                from ..distributed.runtime import connect
+
+                cluster = stack.enter_context(connect(None if ray in (None, RAY_AUTO) else ray, num_cpus=ray_cpus))
+                console.print(f"on {cluster.describe()}: conversion fans out; timing "
+                              f"{'on the farm' if farm else 'here'} once it is done", highlight=False)
+                executor = RayExecutor()
+                if farm is not None:
+                    from ..distributed.farm import Farm
+
+                    farm_runner = Farm(farm, backend)
+                    farm_runner.nodes()  # fails now, not after converting, when no node declares the resource
+            with phase_progress() as progress:
+                table = profile_table(backend, plan, out, space=info, settings=ProfileSettings(passes=passes,
+                                                                                               seed=seed),
+                                      progress=progress, keep_work=keep_work, convert_only=convert_only,
+                                      executor=executor, farm=farm_runner)
+            if executor is not None and executor.workers:
+                _print_workers(executor.summary())
         if table is None:
             console.print("converted; time them with the same command without --convert-only")
             return
@@ -110,6 +147,16 @@ def profile_cmd(
         console.print(f"next: zendeploy latency validate --table {out} --samples 30")
 
     run_command(body)
+
+
+def _print_workers(rows: list[dict]) -> None:
+    t = Table(title="conversion per worker", title_justify="left")
+    for col in ("worker", "files", "busy s", "files/s"):
+        t.add_column(col, justify="left" if col == "worker" else "right")
+    for r in rows:
+        rate = r["files_per_busy_second"]
+        t.add_row(r["worker"], str(r["files"]), f"{r['busy_seconds']:.1f}", "-" if rate is None else f"{rate:.2f}")
+    console.print(t)
 
 
 def _print_table_summary(table, path) -> None:
@@ -125,6 +172,8 @@ def _print_table_summary(table, path) -> None:
                       f"{c.c_ms:.5f} ms * units; MAPE {c.mape_raw:.1f}% raw -> {c.mape_calibrated:.1f}% calibrated")
     if p.drift.get("spread_pct") is not None:
         console.print(f"  reference unit drift over the run: {p.drift['spread_pct']:.1f}% (max/min - 1)")
+    for line in p.notes:
+        console.print(f"  note: {line}", highlight=False)
 
 
 @latency_app.command("predict")

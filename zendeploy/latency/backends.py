@@ -198,6 +198,45 @@ def _affinity() -> str | None:
 BACKENDS: dict[str, type[Backend]] = {"cpu": OnnxRuntimeBackend, "tflite-cpu": LiteRTBackend}
 
 
+def backend_class(device: str) -> type[Backend]:
+    DEVICES.get(device)  # RegistryError naming the closest device
+    if device in BACKENDS:
+        return BACKENDS[device]
+    from .remote import PixelBackend, TensorRTBackend
+
+    return {"t4": TensorRTBackend, "pixel": PixelBackend}[device]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend described, not opened: what a device-farm node needs to open it there (``make()``), and what this
+    host needs to convert for it. Picklable; needs no hardware."""
+
+    device: str
+    batch: int = 1
+    threads: int = 1
+    precision: str = "fp32"
+    options: tuple = ()  # (name, value) pairs for make_backend, e.g. (("delegate", "gpu"),)
+
+    @property
+    def converter(self):
+        from .conversion import converter_for
+
+        return converter_for(self.device, self.precision)
+
+    @property
+    def pass_statistic(self) -> str:
+        return backend_class(self.device).pass_statistic
+
+    @property
+    def backend(self) -> str:
+        return DEVICES.get(self.device).backend
+
+    def make(self) -> Backend:
+        return make_backend(self.device, batch=self.batch, threads=self.threads, precision=self.precision,
+                            **dict(self.options))
+
+
 def make_backend(device: str, **kwargs) -> Backend:
     """The measurement backend for a device name (unknown names get the list and a suggestion)."""
     spec = DEVICES.get(device)

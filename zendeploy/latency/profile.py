@@ -22,8 +22,8 @@ timings are not repeated. The table is written atomically at the end.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -31,23 +31,26 @@ import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .. import __version__
 from ..builder import ZenNet
 from ..errors import LatencyTableError
-from ..space.blocks import build_unit
 from ..space.structure import BlockSpec, format_structure
 from ..space.units import HEAD, Unit, network_units
 from .backends import Backend, TimingSettings
 from .calibrate import fit_calibration
+from .conversion import ConversionJob, convert_locally, file_name as _file_name, network_job, unit_job
 from .model import fields_unit, fit_unit_models, unit_fields, unit_key
 from .predict import LatencyPredictor
 from .schema import (
     Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo, atomic_write_text, save_table,
 )
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+if TYPE_CHECKING:  # pragma: no cover
+    from ..distributed.farm import Farm
+
+Progress = Callable[..., None]  # (phase, done, total, info="")
 
 DEFAULT_PASSES = 5
 # The statistic of every latency zendeploy records on a backend of this host (table entries, calibration and
@@ -130,14 +133,6 @@ def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_netwo
     return ProfilePlan(units, [tuple(b) for b in calibration_networks], ref)
 
 
-def _file_name(key: str, suffix: str) -> str:
-    return hashlib.sha1(key.encode()).hexdigest()[:16] + suffix
-
-
-def _unit_module(unit: Unit) -> "nn.Module":  # noqa: F821
-    return build_unit(unit).eval()
-
-
 def _input_shape(batch: int, channels: int, res: int) -> tuple[int, int, int, int]:
     return (batch, channels, res, res)
 
@@ -176,6 +171,138 @@ def _entry(key: str, unit: Unit, res: int, recs: list[dict], origin: str, field:
                  samples=sum(r["stats"]["n"] for r in recs), pass_medians_ms=meds, origin=origin)
 
 
+def _progress_with_info(progress: Progress | None) -> Progress:
+    """A progress callback that takes ``info=`` (per-worker throughput), whether or not ``progress`` does."""
+    if progress is None:
+        return lambda *a, **k: None
+    import inspect
+
+    try:
+        params = inspect.signature(progress).parameters.values()
+        takes_info = any(p.name == "info" or p.kind is p.VAR_KEYWORD for p in params)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        takes_info = False
+    if takes_info:
+        return progress
+    return lambda phase, done, total, info="": progress(phase, done, total)
+
+
+def conversion_jobs(plan: ProfilePlan, batch: int, suffix: str, space: SpaceInfo) -> dict[str, ConversionJob]:
+    """Every file a table needs: its units (sorted by key), then its calibration networks, keyed as in the journal."""
+    jobs = {key: unit_job(key, unit, res, batch, suffix) for key, (unit, res) in sorted(plan.units.items())}
+    for blocks in plan.networks:
+        key = f"net|{format_structure(blocks)}"
+        jobs[key] = network_job(key, blocks, space.resolution, batch, space.num_classes, suffix)
+    return jobs
+
+
+class LocalExecutor:
+    """Conversion on this host, one file after the other (the default)."""
+
+    notes: list[str] = []
+
+    def convert(self, converter, jobs, work: Path, progress: Progress, *, done_before: int = 0,
+                total: int | None = None) -> None:
+        convert_locally(converter, jobs, work, progress, done_before=done_before, total=total)
+
+    def quiet(self):
+        return contextlib.nullcontext()
+
+
+LOCAL = LocalExecutor()
+Executor = LocalExecutor  # the protocol: convert(...), quiet(), notes
+
+
+@dataclass
+class Timed:
+    """What a timing phase leaves besides the journal: the backend's provenance fields, the host fingerprint, the
+    reference-unit drift and notes (a farm adds its shards)."""
+
+    provenance: dict
+    host: dict
+    drift: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def noisy_keys(journal: "_Journal", keys: Sequence[str], settings: ProfileSettings, p: int) -> list[str]:
+    """Keys that need extra pass ``p``: their pass medians spread more than ``remeasure_spread`` (or it started)."""
+    out = []
+    for key in keys:
+        meds = [rec["stats"]["median_ms"] for (k, q), rec in journal.done.items() if k == key and q < p]
+        if (key, p) in journal.done or (meds and max(meds) / min(meds) - 1 > settings.remeasure_spread):
+            out.append(key)
+    return out
+
+
+def time_passes(backend: Backend, items: dict[str, Path], keys: Sequence[str], reference_key: str,
+                settings: ProfileSettings, record: Callable[[dict], None], done: set, note: Progress,
+                runners: dict | None = None) -> list[float]:
+    """Time ``keys`` in ``settings.passes`` shuffled passes, then extra passes for noisy ones; skips (key, pass)
+    pairs in ``done``; ``record`` gets each timing. Returns the reference unit's re-timed medians (drift). Used on
+    this host and by each device of a farm (on its shard of keys)."""
+    runners = {} if runners is None else runners
+    drift: list[float] = []
+
+    def run_of(key: str):
+        if key not in runners:
+            runners[key] = backend.open(items[key])
+        return runners[key]
+
+    def add(key: str, p: int, stats) -> None:
+        rec = {"key": key, "pass": p, "stats": stats.to_dict()}
+        done.add((key, p))
+        record(rec)
+
+    n_jobs = settings.passes * len(keys)
+    count = sum(1 for k in keys for p in range(settings.passes) if (k, p) in done)
+    since_ref = 0
+    for p in range(settings.passes):
+        order = list(keys)
+        random.Random(settings.seed * 7919 + p).shuffle(order)
+        for key in order:
+            if (key, p) in done:
+                continue
+            add(key, p, backend.time(run_of(key), settings.timing))
+            count += 1
+            since_ref += 1
+            if since_ref >= settings.reference_every:
+                since_ref = 0
+                drift.append(backend.time(run_of(reference_key), settings.timing).median_ms)
+            note("time", count, n_jobs)
+    return drift
+
+
+def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, settings: ProfileSettings,
+               journal: "_Journal", note: Progress) -> Timed:
+    from profilers.common import environment_fingerprint
+
+    keys = list(items)
+    runners: dict[str, Callable] = {}
+    done = set(journal.done)
+    drift = time_passes(backend, items, keys, reference_key, settings, journal.add, done, note, runners)
+    for extra in range(settings.max_extra_passes):  # re-measure noisy entries in extra shuffled passes
+        p = settings.passes + extra
+        noisy = noisy_keys(journal, keys, settings, p)
+        if not noisy:
+            break
+        random.Random(settings.seed * 7919 + p).shuffle(noisy)
+        for n, key in enumerate(noisy):
+            if (key, p) not in journal.done:
+                if key not in runners:
+                    runners[key] = backend.open(items[key])
+                journal.add({"key": key, "pass": p, "stats": backend.time(runners[key], settings.timing).to_dict()})
+            note(f"re-time {extra + 1}", n + 1, len(noisy))
+    runners.clear()
+    ref = [journal.done[(reference_key, p)]["stats"]["median_ms"] for p in range(settings.passes)] + drift
+    return Timed(provenance=backend.provenance(), host=environment_fingerprint(), drift=drift_summary(reference_key,
+                                                                                                     ref))
+
+
+def drift_summary(reference_key: str, medians: Sequence[float]) -> dict:
+    return {"reference_key": reference_key, "reference_medians_ms": [round(v, 5) for v in medians],
+            "spread_pct": round((max(medians) / min(medians) - 1) * 100, 2) if medians else None}
+
+
 def profile_table(
     backend: Backend,
     plan: ProfilePlan,
@@ -186,11 +313,16 @@ def profile_table(
     progress: Progress | None = None,
     keep_work: bool = False,
     convert_only: bool = False,
+    executor: "Executor | None" = None,
+    farm: "Farm | None" = None,
 ) -> LatencyTable | None:
     """Measure ``plan`` on ``backend`` and write the table to ``out_path`` (resumable; see module docstring).
 
     ``convert_only``: stop after converting (returns None); a later call with the same plan times the files. Convert
     on a busy machine, time in a quiet window.
+    ``executor``: where conversion runs (default: here; ``zendeploy.distributed.conversion.RayExecutor`` fans it out
+    on a Ray cluster and keeps this host quiet while it times). ``farm``: time on a device farm instead of here
+    (``zendeploy.distributed.farm.Farm``); ``backend`` is then a ``BackendSpec`` (nothing is timed on this host).
     """
     settings = settings or ProfileSettings()
     out = Path(out_path)
@@ -199,91 +331,43 @@ def profile_table(
     journal = _Journal(out.with_name(out.name + ".partial.jsonl"))
     meta_path = work / "plan.json"
     meta = {"device": backend.device, "batch": backend.batch, "threads": backend.threads, "space": space.name,
+            "precision": backend.precision, "timing": "farm" if farm is not None else "here",
             "resolution": space.resolution, "units": sorted(plan.units),
             "networks": [format_structure(n) for n in plan.networks]}
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
         raise LatencyTableError(f"'{work}' holds an unfinished run with other settings; delete it (and "
                                 f"{journal.path.name}) to start over, or rerun with the same options to resume")
     atomic_write_text(meta_path, json.dumps(meta))
-    note = progress or (lambda *a: None)
+    note = _progress_with_info(progress)
     started = dt.datetime.now(dt.timezone.utc)
 
-    # 1. convert (files are reused on resume)
-    items: dict[str, Path] = {}
-    todo = [(k, u, r) for k, (u, r) in sorted(plan.units.items())]
-    nets = {f"net|{format_structure(n)}": n for n in plan.networks}
-    total = len(todo) + len(nets)
-    for i, (key, unit, res) in enumerate(todo):
-        path = work / _file_name(key, backend.suffix)
-        if not path.exists():
-            channels = unit.in_channels
-            backend.convert(_unit_module(unit), _input_shape(backend.batch, channels, res), path)
-        items[key] = path
-        note("convert", i + 1, total)
-    for j, (key, blocks) in enumerate(nets.items()):
-        path = work / _file_name(key, backend.suffix)
-        if not path.exists():
-            model = ZenNet(blocks, num_classes=space.num_classes, se=False).eval()
-            backend.convert(model, _input_shape(backend.batch, blocks[0].in_channels, space.resolution), path)
-        items[key] = path
-        note("convert", len(todo) + j + 1, total)
-
+    # 1. convert (files are reused on resume), here or on a cluster (``executor``)
+    jobs = conversion_jobs(plan, backend.batch, backend.converter.suffix, space)
+    items = {key: work / job.file_name for key, job in jobs.items()}
+    nets = {key: job.blocks for key, job in jobs.items() if job.blocks is not None}
+    todo = [job for job in jobs.values() if not items[job.key].exists()]
+    note("convert", len(jobs) - len(todo), len(jobs))
+    (executor or LOCAL).convert(backend.converter, todo, work, note, done_before=len(jobs) - len(todo),
+                                total=len(jobs))
     if convert_only:
         return None
 
-    # 2. time, in shuffled passes
-    runners: dict[str, Callable] = {}
-    drift: list[float] = []
+    # 2. time, in shuffled passes: on this host (in a quiet phase: nothing else of ours runs), or on a device farm
+    if farm is not None:
+        timed = farm.measure(items, plan.reference_key, settings, journal, note, work)
+    else:
+        with (executor or LOCAL).quiet():
+            timed = _time_here(backend, items, plan.reference_key, settings, journal, note)
 
-    def run_of(key: str):
-        if key not in runners:
-            runners[key] = backend.open(items[key])
-        return runners[key]
-
-    keys = list(items)
-    n_jobs = settings.passes * len(keys)
-    done_count = sum(1 for k in keys for p in range(settings.passes) if (k, p) in journal.done)
-    since_ref = 0
-    for p in range(settings.passes):
-        order = keys[:]
-        random.Random(settings.seed * 7919 + p).shuffle(order)
-        for key in order:
-            if (key, p) in journal.done:
-                continue
-            stats = backend.time(run_of(key), settings.timing)
-            journal.add({"key": key, "pass": p, "stats": stats.to_dict()})
-            done_count += 1
-            since_ref += 1
-            if since_ref >= settings.reference_every:
-                since_ref = 0
-                drift.append(backend.time(run_of(plan.reference_key), settings.timing).median_ms)
-            note("time", done_count, n_jobs)
-    # re-measure noisy entries: extra passes, in shuffled order, for keys whose pass medians disagree
     def passes_of(key: str) -> list[int]:
         return sorted(p for (k, p) in journal.done if k == key)
-
-    for extra in range(settings.max_extra_passes):
-        p = settings.passes + extra
-        noisy = []
-        for key in keys:
-            meds = [journal.done[(key, q)]["stats"]["median_ms"] for q in passes_of(key)]
-            if (key, p) in journal.done or max(meds) / min(meds) - 1 > settings.remeasure_spread:
-                noisy.append(key)
-        if not noisy:
-            break
-        random.Random(settings.seed * 7919 + p).shuffle(noisy)
-        for n, key in enumerate(noisy):
-            if (key, p) not in journal.done:
-                journal.add({"key": key, "pass": p, "stats": backend.time(run_of(key), settings.timing).to_dict()})
-            note(f"re-time {extra + 1}", n + 1, len(noisy))
-    runners.clear()
 
     # 3. entries, unit models
     entries = []
     for key, (unit, res) in sorted(plan.units.items()):
         recs = [journal.done[(key, p)] for p in passes_of(key)]
         entries.append(_entry(key, unit, res, recs, "grid", backend.pass_statistic))
-    prov_fields = backend.provenance()
+    prov_fields = timed.provenance
     measurement = MeasurementSettings(
         warmup_runs=settings.timing.warmup_runs, min_runs=settings.timing.min_runs,
         min_time_s=settings.timing.min_time_s, passes=settings.passes,
@@ -292,14 +376,11 @@ def profile_table(
               f"{settings.remeasure_spread:.0%} re-timed in up to {settings.max_extra_passes} extra passes",
         reference_model=plan.reference_key,
         reference_every=settings.reference_every)
-    ref_meds = [journal.done[(plan.reference_key, p)]["stats"]["median_ms"] for p in range(settings.passes)] + drift
-    drift_info = {"reference_key": plan.reference_key, "reference_medians_ms": [round(v, 5) for v in ref_meds],
-                  "spread_pct": round((max(ref_meds) / min(ref_meds) - 1) * 100, 2) if ref_meds else None}
-    from profilers.common import environment_fingerprint
-
     provenance = Provenance(**prov_fields, precision=backend.precision, batch=backend.batch,
                             date=started.isoformat(timespec="seconds"), zendeploy_version=__version__,
-                            host=environment_fingerprint(), measurement=measurement, drift=drift_info)
+                            host=timed.host, measurement=measurement, drift=timed.drift, notes=list(timed.notes))
+    if executor is not None and executor.notes:
+        provenance.notes.extend(executor.notes)
     table = LatencyTable(provenance=provenance, space=space, entries=entries, unit_models=fit_unit_models(entries))
 
     # 4. calibration on networks measured end to end, predicted the way a search predicts them

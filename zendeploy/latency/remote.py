@@ -101,6 +101,7 @@ class PixelBackend(Backend):
 
     def __init__(self, *, serial: str | None = None, delegate: str | None = "cpu", benchmark_binary: str | None = None,
                  transport=None, adb_path: str = "adb", **kw):
+        serial = serial or os.environ.get("ANDROID_SERIAL")  # adb's own variable; how a farm node names its phone
         super().__init__(serial=serial, delegate=delegate, **kw)
         if self.precision == "int8":
             raise ZProfilerError("int8 unit tables for phones are not supported yet (fp32, fp16 weights)")
@@ -116,7 +117,7 @@ class PixelBackend(Backend):
                                  "--benchmark-binary PATH or set ZENDEPLOY_BENCHMARK_MODEL")
         if transport is None:
             if not serial:
-                raise ZProfilerError("device 'pixel' needs --serial (see `adb devices -l`)")
+                raise ZProfilerError("device 'pixel' needs --serial or ANDROID_SERIAL (see `adb devices -l`)")
             transport = adb.AdbTransport(serial, adb_path=adb_path)
         self.transport = transport
         self.runner = adb.AdbBenchmarkRunner(transport, binary)

@@ -67,12 +67,31 @@ class Provenance(_Strict):
 
     def fingerprint(self) -> dict[str, Any]:
         """What must be equal for two tables (or shards) to be combined or compared."""
-        return {
-            "device": self.device, "device_name": self.device_name, "backend": self.backend,
-            "backend_version": self.backend_version, "precision": self.precision, "batch": self.batch,
-            "input_layout": self.input_layout, "threads": self.threads, "delegate": self.delegate,
-            "exporter": self.exporter, "opset": self.opset,
-        }
+        return fingerprint_of(self.model_dump())
+
+
+FINGERPRINT_FIELDS = ("device", "device_name", "backend", "backend_version", "precision", "batch", "input_layout",
+                      "threads", "delegate", "exporter", "opset")
+
+
+def fingerprint_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint of provenance fields (a ``Provenance`` or a backend's ``provenance()`` dict)."""
+    return {k: fields.get(k) for k in FINGERPRINT_FIELDS}
+
+
+def check_shards_match(shards: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse to merge measurements of devices whose fingerprints differ: ``shards`` is a list of (name, provenance
+    fields); the error names the first field that differs and the two shards."""
+    if not shards:
+        return
+    name0, f0 = shards[0][0], fingerprint_of(shards[0][1])
+    for name, fields in shards[1:]:
+        f = fingerprint_of(fields)
+        diffs = [k for k in FINGERPRINT_FIELDS if f[k] != f0[k]]
+        if diffs:
+            k = diffs[0]
+            more = f" and {len(diffs) - 1} more field(s)" if len(diffs) > 1 else ""
+            raise LatencyTableError(f"cannot merge shards: {k} differs ({name0}: {f0[k]!r}, {name}: {f[k]!r}){more}")
 
 
 class UnitFields(_Strict):

@@ -1,0 +1,243 @@
+"""A device farm: Ray nodes that declare a resource (``ray start ... --resources='{"pixel7": 1}'``), one device each.
+
+``Farm(resource, spec).measure(...)`` is the timing phase of ``latency.profile.profile_table`` when the devices are
+not on this host:
+
+1. One timer actor per node that declares ``resource``, pinned to that node and holding all of its CPUs (so the
+   cluster runs nothing else there while it times: a quiet phase). It opens the backend on its node (``spec.make()``:
+   TensorRT on a T4 box; a phone over adb, named by ``ANDROID_SERIAL`` on that node) and reports its provenance.
+2. Fingerprints (device name, backend and versions, precision, batch, layout, threads, delegate, exporter, opset)
+   must match across nodes, and match the shards of an earlier, interrupted run of the same table; otherwise the
+   run stops naming the field and the two nodes. Only matching shards are merged into one table.
+3. The units are dealt out (shuffled, round-robin): each node times its share in the usual shuffled passes (plus
+   the reference unit each pass, for its own drift record); units stay on their node for every pass, so an entry's
+   spread is one device's. Every pass's timings come back and are appended to the table's journal with the shard
+   that measured them, so an interrupted farm run resumes where it stopped.
+4. A node lost mid-pass has its unfinished units dealt to the other nodes (``requeued``); none is lost, none timed
+   twice in one pass. With no node left the run stops; rerun to resume.
+
+The merged table's provenance is the first shard's (they match), its notes list every shard (node, host, units,
+reference drift) and ``drift["shards"]`` keeps each shard's reference-unit medians.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ProfilerError, ZenDeployError
+from ..io import atomic_write_json
+from ..latency.schema import check_shards_match
+from .runtime import ClusterError, require_ray, worker_identity, worker_lost_errors
+
+SHARDS_FILE = "shards.json"
+
+
+class _DeviceTimer:
+    """Runs on a farm node: opens the device's backend there, receives files, times passes."""
+
+    def __init__(self, spec):
+        self.error = None
+        self.backend = None
+        try:
+            self.backend = spec.make()
+        except ZenDeployError as exc:
+            self.error = str(exc).splitlines()[0]
+        self.dir = Path(tempfile.mkdtemp(prefix="zendeploy-farm-"))
+        self.paths: dict[str, Path] = {}
+        self.runners: dict = {}
+
+    def describe(self) -> dict:
+        from profilers.common import environment_fingerprint
+
+        ident = worker_identity()
+        if self.error:
+            return {"error": self.error, "identity": ident}
+        return {"provenance": self.backend.provenance(), "host": environment_fingerprint(), "identity": ident}
+
+    def load(self, keys: list, *files) -> int:
+        """Write files (``(name, bytes)``; Ray resolves top-level object refs) for ``keys``."""
+        for key, (name, data) in zip(keys, files):
+            path = self.dir / name
+            if not path.exists():
+                path.write_bytes(data)
+            self.paths[key] = path
+        return len(self.paths)
+
+    def time_pass(self, keys: list, p: int, timing, seed: int, reference_key: str) -> dict:
+        order = list(keys)
+        random.Random(seed * 7919 + p).shuffle(order)
+        t0 = time.perf_counter()
+        records = []
+        for key in order:
+            stats = self.backend.time(self._runner(key), timing)
+            records.append({"key": key, "pass": p, "stats": stats.to_dict()})
+        ref = self.backend.time(self._runner(reference_key), timing).median_ms
+        return {"records": records, "reference_ms": ref, "seconds": time.perf_counter() - t0}
+
+    def _runner(self, key: str):
+        if key not in self.runners:
+            self.runners[key] = self.backend.open(self.paths[key])
+        return self.runners[key]
+
+
+class Farm:
+    def __init__(self, resource: str, spec, *, max_node_losses: Optional[int] = None):
+        self.ray = require_ray("--farm")
+        self.resource = resource
+        self.spec = spec
+        self.max_node_losses = max_node_losses
+        self.requeued = 0
+        self.shards: dict[str, dict] = {}
+
+    def nodes(self) -> list[dict]:
+        nodes = [n for n in self.ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(self.resource, 0) > 0]
+        if not nodes:
+            raise ClusterError(f"no Ray node declares the resource '{self.resource}'; start each device's node with "
+                               f"ray start --address HEAD:6379 --resources='{{\"{self.resource}\": 1}}'")
+        return sorted(nodes, key=lambda n: n["NodeID"])
+
+    def _start(self, nodes: list[dict]) -> dict[str, object]:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        ray = self.ray
+        actor_cls = ray.remote(max_restarts=0)(_DeviceTimer)
+        actors = {}
+        for n in nodes:
+            actors[n["NodeID"]] = actor_cls.options(
+                num_cpus=float(n["Resources"].get("CPU", 0)), resources={self.resource: 1},
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(self.spec)
+        return actors
+
+    def measure(self, items: dict, reference_key: str, settings, journal, note, work: Path):
+        from ..latency.profile import Timed, drift_summary, noisy_keys
+
+        ray = self.ray
+        lost = worker_lost_errors(ray)
+        actors = self._start(self.nodes())
+        try:
+            descriptions = ray.get([a.describe.remote() for a in actors.values()])
+        except lost as exc:
+            raise ClusterError(f"a farm node was lost while opening its device ({type(exc).__name__})") from None
+        shards_path = work / SHARDS_FILE
+        stored = _read_json(shards_path)
+        for nid, d in zip(list(actors), descriptions):
+            if "error" in d:
+                raise ProfilerError(f"farm node {nid[:8]} ({d['identity']['host']}) cannot open its device: "
+                                    f"{d['error']}")
+            self.shards[nid[:12]] = {"node": nid, "host": d["identity"]["host"], "provenance": d["provenance"],
+                                     "host_fingerprint": d["host"], "units": 0, "reference_ms": [],
+                                     "timings": 0, "seconds": 0.0}
+        for name, old in stored.items():  # shards of an earlier, interrupted run of this table
+            self.shards.setdefault(name, old)
+        check_shards_match([(f"node {k[:8]} ({v['host']})", v["provenance"]) for k, v in self.shards.items()])
+        atomic_write_json(shards_path, self.shards)
+
+        keys = list(items)
+        order = sorted(keys)
+        random.Random(settings.seed).shuffle(order)
+        live = [nid for nid in actors]
+        owner = {key: live[i % len(live)] for i, key in enumerate(order)}
+        loaded: dict[str, set] = {nid: set() for nid in actors}
+        blobs = {key: ray.put((items[key].name, items[key].read_bytes())) for key in keys}
+        total = settings.passes * len(keys)
+        done = [sum(1 for k in keys for p in range(settings.passes) if (k, p) in journal.done)]
+
+        def run_pass(p: int, wanted: list[str], phase: str, phase_total: int, phase_done: int) -> None:
+            todo = [k for k in wanted if (k, p) not in journal.done]
+            while todo:
+                if not live:
+                    raise ClusterError("every farm node was lost; rerun the same command to resume")
+                calls = {}
+                for nid in live:
+                    share = [k for k in todo if owner[k] == nid]
+                    if not share:
+                        continue
+                    missing = [k for k in share + [reference_key] if k not in loaded[nid]]
+                    if missing:
+                        actors[nid].load.remote(missing, *(blobs[k] for k in missing))  # runs before time_pass
+                        loaded[nid].update(missing)
+                    calls[actors[nid].time_pass.remote(share, p, settings.timing, settings.seed,
+                                                       reference_key)] = (nid, share)
+                pending = dict(calls)
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    ref = ready[0]
+                    nid, share = pending.pop(ref)
+                    try:
+                        out = ray.get(ref)
+                    except lost:
+                        self._lose(nid, live, owner, keys)
+                        continue
+                    name = nid[:12]
+                    for rec in out["records"]:
+                        journal.add({**rec, "shard": name})
+                        phase_done += 1
+                    shard = self.shards[name]
+                    shard["units"] = len({k for k, o in owner.items() if o == nid})
+                    shard["reference_ms"].append(round(out["reference_ms"], 5))
+                    shard["seconds"] += out["seconds"]
+                    shard["timings"] += len(out["records"]) + 1
+                    atomic_write_json(shards_path, self.shards)
+                    note(phase, phase_done, phase_total, info=self.describe_throughput())
+                todo = [k for k in todo if (k, p) not in journal.done]
+
+        for p in range(settings.passes):
+            run_pass(p, keys, "time", total, done[0])
+            done[0] = sum(1 for k in keys for q in range(settings.passes) if (k, q) in journal.done)
+        for extra in range(settings.max_extra_passes):
+            p = settings.passes + extra
+            noisy = noisy_keys(journal, keys, settings, p)
+            if not noisy:
+                break
+            run_pass(p, noisy, f"re-time {extra + 1}", len(noisy), 0)
+        for a in actors.values():
+            ray.kill(a)
+
+        first = next(iter(self.shards.values()))
+        notes = [f"timed on a device farm: {len(self.shards)} node(s) declaring resource '{self.resource}', "
+                 f"fingerprints matching" + (f", {self.requeued} unit(s) re-queued after a node was lost"
+                                              if self.requeued else "")]
+        for name, s in self.shards.items():
+            spread = drift_summary(reference_key, s["reference_ms"])["spread_pct"]
+            notes.append(f"shard {name} on {s['host']}: {s['units']} units, reference spread {spread}%")
+        ref_all = [v for s in self.shards.values() for v in s["reference_ms"]]
+        drift = drift_summary(reference_key, ref_all)
+        drift["shards"] = {name: drift_summary(reference_key, s["reference_ms"]) for name, s in self.shards.items()}
+        return Timed(provenance=dict(first["provenance"]), host=dict(first["host_fingerprint"]), drift=drift,
+                     notes=notes)
+
+    def _lose(self, nid: str, live: list, owner: dict, keys: list) -> None:
+        live.remove(nid)
+        self.requeued += sum(1 for o in owner.values() if o == nid)
+        if self.max_node_losses is not None and len(self.shards) - len(live) > self.max_node_losses:
+            raise ClusterError("too many farm nodes were lost")
+        mine = [k for k in keys if owner[k] == nid]
+        for i, k in enumerate(mine):
+            if live:
+                owner[k] = live[i % len(live)]
+
+    def describe_throughput(self) -> str:
+        rates = sorted(s.get("timings", 0) / s["seconds"] for s in self.shards.values() if s.get("seconds", 0) > 0)
+        if not rates:
+            return ""
+        span = f"{rates[0]:.1f}" if len(rates) == 1 else f"{rates[0]:.1f}-{rates[-1]:.1f}"
+        return f"{len(self.shards)} device(s), {span} timings/s each"
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+__all__ = ["Farm", "SHARDS_FILE"]
