@@ -170,3 +170,12 @@ def test_without_ray_the_error_is_the_install_hint(monkeypatch, tmp_path):
                                    "--iterations", "1"])
     assert res.exit_code == 1
     assert 'pip install "zendeploy[ray]"' in res.output and "Traceback" not in res.output
+
+
+def test_unreachable_or_malformed_address_fails_in_one_line():
+    from zendeploy.distributed.runtime import ClusterError, check_reachable
+
+    with pytest.raises(ClusterError, match=r"cannot reach a Ray cluster at 127\.0\.0\.1:1 .*ray start --head"):
+        check_reachable("127.0.0.1:1", timeout=2)
+    with pytest.raises(ClusterError, match="not HOST:PORT"):
+        check_reachable("nonsense")

@@ -104,6 +104,10 @@ def search_command(
         if ray is not None and workers > 1:
             raise BudgetError("--workers sizes the local process pool; with --ray the cluster's CPUs do the work "
                               "(set how many candidates are in flight with --step)")
+        if ray is not None and step == 1:
+            err_console.print("[yellow]note:[/] --ray with --step 1 scores one candidate at a time (the official "
+                              "serial loop); --step K puts K evaluations in flight (e.g. K = the cluster's CPUs)",
+                              highlight=False)
         if workers > 1 and step < workers:
             err_console.print(f"[yellow]note:[/] --workers {workers} with --step {step}: at most {step} candidate(s) "
                               f"are scored at a time; use --step >= {workers} to keep every worker busy "

@@ -63,6 +63,8 @@ def connect(address: Optional[str] = None, *, num_cpus: Optional[int] = None) ->
         kwargs["num_cpus"] = num_cpus
     elif num_cpus is not None:
         raise ClusterError(f"--ray-cpus sizes a local Ray instance; cluster {addr} has the CPUs its nodes declare")
+    if addr not in (None, "local"):
+        check_reachable(addr)
     joins = addr not in (None, "local") or bool(os.environ.get("RAY_ADDRESS")) or (
         addr is None and os.path.exists(os.path.join(tempfile.gettempdir(), "ray", "ray_current_cluster")))
     try:
@@ -76,6 +78,20 @@ def connect(address: Optional[str] = None, *, num_cpus: Optional[int] = None) ->
         yield describe_cluster(ray, started_here=not joins)
     finally:
         ray.shutdown()  # a driver disconnects; a local instance it started stops with it
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, when nothing listens at a cluster address (Ray itself retries for minutes)."""
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ClusterError(f"Ray address '{address}' is not HOST:PORT or ray://HOST:PORT (or auto, local)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ClusterError(f"cannot reach a Ray cluster at {host}:{port} ({exc.strerror or type(exc).__name__}); is "
+                           f"its head node started (ray start --head)?") from None
 
 
 def describe_cluster(ray, *, started_here: bool) -> Cluster:

@@ -19,7 +19,8 @@ Additions (none of them changes what a serial ``step=1`` run does with a given s
   Each candidate's proxy seed is derived from the search seed and the structure (SHA-256), so a structure's score
   does not depend on when, where or in which order it is computed.
 - ``step`` > 1 generates ``step`` accepted children from the same population snapshot before scoring them together
-  (in parallel with ``workers`` > 1), then appends them in order. Results depend on ``step``, never on ``workers``.
+  (in parallel with ``workers`` > 1, or as ``step`` Ray tasks in flight with ``ray``), then appends them in order.
+  Results depend on ``step``, never on ``workers`` or the cluster (``zendeploy.distributed.scoring``).
 - Proxies run with ``threads_per_eval`` torch threads (default 1) in the main process and in workers alike: the
   number of threads changes convolution rounding, and scores must not depend on the worker count.
 - Checkpoints (atomic) every ``checkpoint_every`` seconds and on interruption; ``resume=True`` continues from the last
