@@ -160,3 +160,14 @@ def test_cli_farm_without_nodes_names_the_resource(local_ray, tmp_path):
                                    "-o", str(tmp_path / "t.json")])
     assert res.exit_code == 1
     assert "no Ray node declares the resource 'pixel7'" in res.output
+
+
+def test_cli_profile_on_ray(local_ray, tmp_path):
+    out = tmp_path / "t.json"
+    res = CliRunner().invoke(app, ["profile", "--device", "cpu", "--space", "resnet", "--res", "32",
+                                   "--grid-networks", "2", "--calibration-networks", "3", "--passes", "1",
+                                   "--ray", "auto", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    table = load_table(out)
+    assert any("converted on Ray" in n and "timed on this host after" in n for n in table.provenance.notes)
+    assert "conversion per worker" in res.output
