@@ -20,8 +20,7 @@ from typing import Optional, Sequence
 
 from ..errors import ProfilerError, ZenDeployError
 from ..io import atomic_write_bytes
-from .runtime import ClusterError, check_same_versions, describe_task_error, require_ray, worker_identity, \
-    worker_lost_errors, worker_name
+from .runtime import ClusterError, RetryingTasks, check_same_versions, require_ray, worker_identity, worker_name
 
 _REMOTE: dict = {}
 
@@ -70,61 +69,33 @@ class RayExecutor:
         window = self.window or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         fn = _remote(ray)
         conv_ref = ray.put(converter)
-        lost = worker_lost_errors(ray)
-        queue = list(range(len(jobs)))[::-1]
-        attempts = [0] * len(jobs)
-        pending: dict = {}
         checked: set[str] = set()
         done = done_before
         t0 = time.perf_counter()
-
-        def submit():
-            while queue and len(pending) < window:
-                i = queue.pop()
-                attempts[i] += 1
-                pending[fn.remote(conv_ref, jobs[i])] = i
-
+        runs = RetryingTasks(ray, lambda i: fn.remote(conv_ref, jobs[i]), len(jobs), window=window,
+                             max_attempts=self.max_attempts, name=lambda i: f"converting {jobs[i].key}",
+                             doing="convert units")
         try:
-            submit()
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    i = pending.pop(ref)
-                    try:
-                        out = ray.get(ref)
-                    except lost as exc:
-                        if attempts[i] >= self.max_attempts:
-                            raise ClusterError(f"converting {jobs[i].key} was lost with its worker {attempts[i]} "
-                                               f"times ({type(exc).__name__}); the cluster is unstable") from None
-                        self.requeued += 1
-                        queue.append(i)
-                        continue
-                    except ray.exceptions.RayTaskError as exc:
-                        raise ClusterError(f"a Ray worker could not convert units ({describe_task_error(exc)}); is "
-                                           f"zendeploy installed on every node?") from None
-                    ident = out["identity"]
-                    name = worker_name(ident)
-                    if "error" in out:
-                        raise ProfilerError(f"converting {jobs[i].key} on {name} failed: {out['error']}")
-                    if name not in checked:
-                        check_same_versions(ident)
-                        if out["exporter"] != converter.exporter:
-                            raise ClusterError(f"Ray worker {name} converts with {out['exporter']}, this host with "
-                                               f"{converter.exporter}; install the same versions on every node")
-                        checked.add(name)
-                    for fname, data in out["files"].items():
-                        atomic_write_bytes(work / fname, data)
-                    w = self.workers.setdefault(name, {"files": 0, "seconds": 0.0})
-                    w["files"] += 1
-                    w["seconds"] += out["seconds"]
-                    done += 1
-                    progress("convert", done, total, info=describe_converters(self.workers))
-                submit()
-        except BaseException:
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            raise
+            for i, out in runs:
+                ident = out["identity"]
+                name = worker_name(ident)
+                if "error" in out:
+                    raise ProfilerError(f"converting {jobs[i].key} on {name} failed: {out['error']}")
+                if name not in checked:
+                    check_same_versions(ident)
+                    if out["exporter"] != converter.exporter:
+                        raise ClusterError(f"Ray worker {name} converts with {out['exporter']}, this host with "
+                                           f"{converter.exporter}; install the same versions on every node")
+                    checked.add(name)
+                for fname, data in out["files"].items():
+                    atomic_write_bytes(work / fname, data)
+                w = self.workers.setdefault(name, {"files": 0, "seconds": 0.0})
+                w["files"] += 1
+                w["seconds"] += out["seconds"]
+                done += 1
+                progress("convert", done, total, info=describe_converters(self.workers))
+        finally:
+            self.requeued += runs.requeued
         wall = time.perf_counter() - t0
         self.notes.append(f"{len(jobs)} files converted on Ray in {wall:.0f} s by {len(self.workers)} worker(s) "
                           f"on {len({n.split(':')[0] for n in self.workers})} host(s)"

@@ -156,3 +156,55 @@ def describe_task_error(exc: BaseException) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class RetryingTasks:
+    """Run ``n`` Ray tasks (``start(i)`` submits task ``i`` and returns its object ref) with at most ``window`` in
+    flight, and yield ``(i, result)`` as they finish. A task lost with its worker or node is submitted again (up to
+    ``max_attempts`` tries in all) and counted in ``requeued``; a task that raised stops the run with one line
+    (``doing`` says what the tasks do). Leaving the loop early (an error, Ctrl-C) cancels what is still running."""
+
+    def __init__(self, ray, start, n: int, *, window: Optional[int] = None, max_attempts: int = 3,
+                 name=lambda i: f"task {i}", doing: str = "run tasks"):
+        self.ray, self.start, self.n = ray, start, n
+        self.window = window or max(1, n)
+        self.max_attempts, self.name, self.doing = max_attempts, name, doing
+        self.requeued = 0
+
+    def __iter__(self):
+        ray = self.ray
+        lost = worker_lost_errors(ray)
+        queue = list(range(self.n))[::-1]
+        attempts = [0] * self.n
+        pending: dict = {}
+
+        def submit():
+            while queue and len(pending) < self.window:
+                i = queue.pop()
+                attempts[i] += 1
+                pending[self.start(i)] = i
+
+        try:
+            submit()
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    i = pending.pop(ref)
+                    try:
+                        out = ray.get(ref)
+                    except lost as exc:
+                        if attempts[i] >= self.max_attempts:
+                            raise ClusterError(f"{self.name(i)} was lost with its worker {attempts[i]} times "
+                                               f"({type(exc).__name__}); the cluster is unstable") from None
+                        self.requeued += 1
+                        queue.append(i)
+                        continue
+                    except ray.exceptions.RayTaskError as exc:
+                        raise ClusterError(f"a Ray worker could not {self.doing} ({describe_task_error(exc)}); is "
+                                           f"zendeploy installed on every node?") from None
+                    yield i, out
+                submit()
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)

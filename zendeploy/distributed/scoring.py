@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .runtime import ClusterError, check_same_versions, describe_task_error, require_ray, worker_identity, \
-    worker_lost_errors, worker_name
+from .runtime import RetryingTasks, check_same_versions, require_ray, worker_identity, worker_name
 
 _REMOTE = {}
 
@@ -68,40 +67,18 @@ class RayScorer:
         proxy, resolution, batch_size, seed, num_classes = self.args
         tasks = [(proxy, blocks, resolution, batch_size, candidate_seed(seed, s), num_classes) for s, blocks in items]
         results: list[Optional[dict]] = [None] * len(tasks)
-        attempts = [1] * len(tasks)
-        pending = {self._fn.remote(t, self.threads): i for i, t in enumerate(tasks)}
-        lost = worker_lost_errors(ray)
+        runs = RetryingTasks(ray, lambda i: self._fn.remote(tasks[i], self.threads), len(tasks),
+                             max_attempts=self.max_attempts, name=lambda i: f"candidate {items[i][0][:60]}...",
+                             doing="score candidates")
         try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    i = pending.pop(ref)
-                    try:
-                        out = ray.get(ref)
-                    except lost as exc:
-                        if attempts[i] >= self.max_attempts:
-                            raise ClusterError(f"candidate {items[i][0][:60]}... was lost with its worker "
-                                               f"{attempts[i]} times ({type(exc).__name__}); the cluster is "
-                                               f"unstable") from None
-                        attempts[i] += 1
-                        self.requeued += 1
-                        pending[self._fn.remote(tasks[i], self.threads)] = i
-                        continue
-                    except ray.exceptions.RayTaskError as exc:
-                        raise ClusterError(f"a Ray worker could not score candidates ({describe_task_error(exc)}); "
-                                           f"is zendeploy installed on every node?") from None
-                    ident = out.pop("identity")
-                    name = worker_name(ident)
-                    if name not in self._checked:
-                        check_same_versions(ident)
-                        self._checked.add(name)
-                    out["worker"] = name
-                    results[i] = out
-        except BaseException:
-            for ref in pending:  # an interruption (or an error): stop what is still running
-                try:
-                    ray.cancel(ref, force=True)
-                except Exception:  # pragma: no cover - already finished or its worker is gone
-                    pass
-            raise
+            for i, out in runs:
+                ident = out.pop("identity")
+                name = worker_name(ident)
+                if name not in self._checked:
+                    check_same_versions(ident)
+                    self._checked.add(name)
+                out["worker"] = name
+                results[i] = out
+        finally:
+            self.requeued += runs.requeued
         return results  # type: ignore[return-value]
