@@ -3,10 +3,10 @@ custom spaces, reports and the CLI. Small CIFAR-resolution searches only (each t
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +15,7 @@ import pytest
 
 from zendeploy.cost import network_cost
 from zendeploy.errors import BudgetError, SearchSpaceError, StructureError
-from zendeploy.space.registry import BLOCK_TYPES, CONV
 from zendeploy.space.structure import format_structure, make_block, parse_structure
-from zendeploy.space.units import smart_round
 from zendeploy.search import (
     MOBILENET, RESNET, Budgets, CheckpointError, candidate_seed, channel_choices, load_space, mutate, mutate_block,
     parse_count, random_walk, rechain, run_search, space_from_dict, split_blocks, sub_layer_choices,
@@ -62,39 +60,10 @@ class MacsStandInPredictor:
         return _StandInPrediction(ms, sigma, max(0.0, ms - 1.96 * sigma), ms + 1.96 * sigma)
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# The official candidate generation, written out as idstcv/ZenNAS SearchSpace/search_space_{XXBL,IDW_fixfc}.py does it
-# (incremental per-group list, set de-duplication, flattened list-of-lists), to check our one-draw sampler against it.
-# ---------------------------------------------------------------------------------------------------------------------
-def official_channels(c, upper):
-    xs = [c * 2.5, c * 2, c * 1.5, c * 1.25, c, c / 1.25, c / 1.5, c / 2, c / 2.5]
-    xs = [max(8, x) for x in xs] if upper is None else [min(upper, max(8, x)) for x in xs]
-    return sorted(set(smart_round(x, base=8) for x in xs), reverse=True)
-
-
-def official_sublayers(s):
-    return sorted(set(max(0, round(x)) for x in [s, s + 1, s + 2, s - 1, s - 2]), reverse=True)
-
-
-def official_candidates(block, groups, upper, fixfc):
-    if BLOCK_TYPES.get(block.name).family == CONV:
-        outs = [block.out_channels] if (fixfc and block.kernel == 1) else official_channels(block.out_channels, upper)
-        return [[f"{block.name}({block.in_channels},{o},{block.stride},1)" for o in set(outs)]]
-    lists = []
-    for group in groups:
-        cur = []
-        outs = official_channels(block.out_channels, upper)
-        subs = official_sublayers(block.sub_layers)
-        btns = official_channels(block.bottleneck, upper)
-        for t in group:
-            for o, s, b in itertools.product(outs, subs, btns):
-                o, b = smart_round(o, 8), smart_round(b, 8)
-                if o < 8 or b < 8 or s <= 0:
-                    continue
-                cur.append(f"{t}({block.in_channels},{o},{block.stride},{b},{s})")
-            cur = list(set(cur))
-            lists.append(cur)
-    return lists
+# The official candidate generation (idstcv/ZenNAS gen_search_space), written out in tools/zennas_official.py: our
+# one-draw sampler is checked against it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from zennas_official import official_candidates, official_channels  # noqa: E402
 
 
 class _IndexRng:

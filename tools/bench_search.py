@@ -26,7 +26,6 @@ value, is what is compared. The latency budget is set loose (non-binding) so all
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import random
@@ -45,9 +44,9 @@ from zendeploy.cost import network_cost  # noqa: E402
 from zendeploy.proxies import compute_proxy  # noqa: E402
 from zendeploy.proxies.zen import zen_score_reference  # noqa: E402
 from zendeploy.search import Budgets, load_space, run_search  # noqa: E402
-from zendeploy.space.registry import BLOCK_TYPES, CONV  # noqa: E402
 from zendeploy.space.structure import format_structure, make_block, num_layers, parse_structure  # noqa: E402
-from zendeploy.space.units import smart_round  # noqa: E402
+
+from zennas_official import official_candidates  # noqa: E402  (tools/, next to this script)
 
 
 # ----------------------------------------------------------------------------------------- stand-in latency table
@@ -73,44 +72,6 @@ class StandInPredictor:
 
 
 # ------------------------------------------------------------------------------ the official loop, written out
-def _official_channels(c, upper):
-    xs = [c * 2.5, c * 2, c * 1.5, c * 1.25, c, c / 1.25, c / 1.5, c / 2, c / 2.5]
-    xs = [max(8, x) for x in xs] if upper is None else [min(upper, max(8, x)) for x in xs]
-    out = list(set(smart_round(x, base=8) for x in xs))
-    out.sort(reverse=True)
-    return out
-
-
-def _official_sublayers(s):
-    out = list(set(max(0, round(x)) for x in [s, s + 1, s + 2, s - 1, s - 2]))
-    out.sort(reverse=True)
-    return out
-
-
-def _gen_search_space(block, groups, upper, fixfc):
-    """SearchSpace/search_space_{XXBL,IDW_fixfc}.py gen_search_space, aliasing of the appended lists included."""
-    result = []
-    if BLOCK_TYPES.get(block.name).family == CONV:
-        outs = [block.out_channels] if (fixfc and block.kernel == 1) else _official_channels(block.out_channels, upper)
-        lst = list(set(f"{block.name}({block.in_channels},{o},{block.stride},1)" for o in outs))
-        result.append(lst)
-        return result
-    for group in groups:
-        lst = []
-        outs = _official_channels(block.out_channels, upper)
-        subs = _official_sublayers(block.sub_layers)
-        btns = _official_channels(block.bottleneck, upper)
-        for t in group:
-            for o, s, b in itertools.product(outs, subs, btns):
-                o, b = smart_round(o, 8), smart_round(b, 8)
-                if o < 8 or b < 8 or s <= 0:
-                    continue
-                lst.append(f"{t}({block.in_channels},{o},{block.stride},{b},{s})")
-            lst = list(set(lst))
-            result.append(lst)
-    return result
-
-
 def _split(blocks, threshold=6):
     out = []
     for b in blocks:
@@ -131,7 +92,7 @@ def _new_random_structure_str(structure, space, num_replaces):
         if rid in selected:
             continue
         selected.add(rid)
-        cands = [x for sub in _gen_search_space(blocks[rid], space.block_groups, space.max_channels,
+        cands = [x for sub in official_candidates(blocks[rid], space.block_groups, space.max_channels,
                                                  space.freeze_1x1_conv) for x in sub]
         new = parse_structure(random.choice(cands))[0]
         if rid > 0:
