@@ -21,20 +21,16 @@ from typer.testing import CliRunner  # noqa: E402
 
 from zendeploy.cli.app import app  # noqa: E402
 from zendeploy.errors import LatencyTableError  # noqa: E402
-from zendeploy.latency.backends import BackendSpec, TimingSettings, make_backend  # noqa: E402
+from zendeploy.latency.backends import BackendSpec, make_backend  # noqa: E402
 from zendeploy.latency.conversion import converter_for  # noqa: E402
-from zendeploy.latency.profile import ProfileSettings, conversion_jobs, plan_profile, profile_table  # noqa: E402
-from zendeploy.latency.schema import SpaceInfo, check_shards_match, load_table  # noqa: E402
+from zendeploy.latency.profile import conversion_jobs, plan_profile, profile_table  # noqa: E402
+from zendeploy.latency.schema import check_shards_match, load_table  # noqa: E402
 from zendeploy.space.structure import parse_structure  # noqa: E402
 
-NETS = [
-    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)",
-    "SuperConvK3BNRELU(3,8,1,1)SuperResK1K3K1(8,24,2,8,1)SuperConvK1BNRELU(24,32,1,1)",
-    "SuperConvK3BNRELU(3,16,1,1)SuperResK3K3(16,16,2,8,2)SuperConvK1BNRELU(16,32,1,1)",
-]
-FAST = ProfileSettings(passes=2, timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0), reference_every=5,
-                       max_extra_passes=0)
-SPACE = SpaceInfo(name="resnet", resolution=16, num_classes=10, dataset="cifar")
+from test_latency_profile import FAST, SPACE  # noqa: E402  (the tiny settings of the local profiling tests)
+from test_latency_profile import NETS as _LOCAL_NETS  # noqa: E402
+
+NETS = _LOCAL_NETS[:3]
 
 
 def _plan():
