@@ -46,15 +46,16 @@ def describe_workers(workers: dict, requeued: int = 0, long: bool = False) -> st
     """Per-worker throughput for a progress bar or a summary: evaluations per busy second of each worker."""
     if not workers:
         return ""
-    rates = sorted(w["evaluations"] / w["seconds"] for w in workers.values() if w["seconds"] > 0)
+    from ..distributed.runtime import rate_span
+
     lost = f", {requeued} re-queued" if requeued else ""
-    if not rates:
+    span = rate_span([w["evaluations"] / w["seconds"] for w in workers.values() if w["seconds"] > 0])
+    if not span:
         return f"{len(workers)} worker(s){lost}"
     if long:
         each = ", ".join(f"{name} {w['evaluations']} ({w['evaluations'] / w['seconds']:.1f}/s)"
                          for name, w in sorted(workers.items()) if w["seconds"] > 0)
         return f"{len(workers)} worker(s): {each}{lost}"
-    span = f"{rates[0]:.1f}" if len(rates) == 1 else f"{rates[0]:.1f}-{rates[-1]:.1f}"
     return f"{len(workers)} worker(s) {span} eval/s each{lost}"
 
 

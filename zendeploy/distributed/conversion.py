@@ -20,7 +20,9 @@ from typing import Optional, Sequence
 
 from ..errors import ProfilerError, ZenDeployError
 from ..io import atomic_write_bytes
-from .runtime import ClusterError, RetryingTasks, check_same_versions, require_ray, worker_identity, worker_name
+from .runtime import (
+    ClusterError, RetryingTasks, check_same_versions, rate_span, require_ray, worker_identity, worker_name,
+)
 
 _REMOTE: dict = {}
 
@@ -140,11 +142,8 @@ def _this_node(ray) -> Optional[dict]:
 
 
 def describe_converters(workers: dict) -> str:
-    rates = sorted(w["files"] / w["seconds"] for w in workers.values() if w["seconds"] > 0)
-    if not rates:
-        return ""
-    span = f"{rates[0]:.2f}" if len(rates) == 1 else f"{rates[0]:.2f}-{rates[-1]:.2f}"
-    return f"{len(workers)} worker(s), {span} files/s each"
+    span = rate_span([w["files"] / w["seconds"] for w in workers.values() if w["seconds"] > 0], digits=2)
+    return f"{len(workers)} worker(s), {span} files/s each" if span else ""
 
 
 __all__ = ["RayExecutor", "describe_converters"]

@@ -26,12 +26,10 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
-
 from ..errors import ProfilerError, ZenDeployError
 from ..io import atomic_write_json
 from ..latency.schema import check_shards_match
-from .runtime import ClusterError, require_ray, worker_identity, worker_lost_errors
+from .runtime import ClusterError, rate_span, require_ray, worker_identity, worker_lost_errors
 
 SHARDS_FILE = "shards.json"
 
@@ -68,11 +66,11 @@ class _DeviceTimer:
         return len(self.paths)
 
     def time_pass(self, keys: list, p: int, timing, seed: int, reference_key: str) -> dict:
-        order = list(keys)
-        random.Random(seed * 7919 + p).shuffle(order)
+        from ..latency.profile import pass_order
+
         t0 = time.perf_counter()
         records = []
-        for key in order:
+        for key in pass_order(keys, seed, p):
             stats = self.backend.time(self._runner(key), timing)
             records.append({"key": key, "pass": p, "stats": stats.to_dict()})
         ref = self.backend.time(self._runner(reference_key), timing).median_ms
@@ -85,11 +83,10 @@ class _DeviceTimer:
 
 
 class Farm:
-    def __init__(self, resource: str, spec, *, max_node_losses: Optional[int] = None):
+    def __init__(self, resource: str, spec):
         self.ray = require_ray("--farm")
         self.resource = resource
         self.spec = spec
-        self.max_node_losses = max_node_losses
         self.requeued = 0
         self.shards: dict[str, dict] = {}
 
@@ -144,14 +141,13 @@ class Farm:
         loaded: dict[str, set] = {nid: set() for nid in actors}
         blobs = {key: ray.put((items[key].name, items[key].read_bytes())) for key in keys}
         total = settings.passes * len(keys)
-        done = [sum(1 for k in keys for p in range(settings.passes) if (k, p) in journal.done)]
 
         def run_pass(p: int, wanted: list[str], phase: str, phase_total: int, phase_done: int) -> None:
             todo = [k for k in wanted if (k, p) not in journal.done]
             while todo:
                 if not live:
                     raise ClusterError("every farm node was lost; rerun the same command to resume")
-                calls = {}
+                pending = {}
                 for nid in live:
                     share = [k for k in todo if owner[k] == nid]
                     if not share:
@@ -160,17 +156,15 @@ class Farm:
                     if missing:
                         actors[nid].load.remote(missing, *(blobs[k] for k in missing))  # runs before time_pass
                         loaded[nid].update(missing)
-                    calls[actors[nid].time_pass.remote(share, p, settings.timing, settings.seed,
-                                                       reference_key)] = (nid, share)
-                pending = dict(calls)
+                    pending[actors[nid].time_pass.remote(share, p, settings.timing, settings.seed,
+                                                         reference_key)] = nid
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1)
-                    ref = ready[0]
-                    nid, share = pending.pop(ref)
+                    nid = pending.pop(ready[0])
                     try:
-                        out = ray.get(ref)
+                        out = ray.get(ready[0])
                     except lost:
-                        self._lose(nid, live, owner, keys)
+                        self._lose(nid, live, owner)
                         continue
                     name = nid[:12]
                     for rec in out["records"]:
@@ -185,17 +179,19 @@ class Farm:
                     note(phase, phase_done, phase_total, info=self.describe_throughput())
                 todo = [k for k in todo if (k, p) not in journal.done]
 
-        for p in range(settings.passes):
-            run_pass(p, keys, "time", total, done[0])
-            done[0] = sum(1 for k in keys for q in range(settings.passes) if (k, q) in journal.done)
-        for extra in range(settings.max_extra_passes):
-            p = settings.passes + extra
-            noisy = noisy_keys(journal, keys, settings, p)
-            if not noisy:
-                break
-            run_pass(p, noisy, f"re-time {extra + 1}", len(noisy), 0)
-        for a in actors.values():
-            ray.kill(a)
+        try:
+            for p in range(settings.passes):
+                run_pass(p, keys, "time", total,
+                         sum(1 for k in keys for q in range(settings.passes) if (k, q) in journal.done))
+            for extra in range(settings.max_extra_passes):
+                p = settings.passes + extra
+                noisy = noisy_keys(journal, keys, settings, p)
+                if not noisy:
+                    break
+                run_pass(p, noisy, f"re-time {extra + 1}", len(noisy), 0)
+        finally:  # the timers hold their nodes' CPUs: free them, also after an error
+            for a in actors.values():
+                ray.kill(a)
 
         first = next(iter(self.shards.values()))
         notes = [f"timed on a device farm: {len(self.shards)} node(s) declaring resource '{self.resource}', "
@@ -210,22 +206,18 @@ class Farm:
         return Timed(provenance=dict(first["provenance"]), host=dict(first["host_fingerprint"]), drift=drift,
                      notes=notes)
 
-    def _lose(self, nid: str, live: list, owner: dict, keys: list) -> None:
+    def _lose(self, nid: str, live: list, owner: dict) -> None:
+        """A node is gone: deal its units to the nodes still alive (round-robin)."""
         live.remove(nid)
-        self.requeued += sum(1 for o in owner.values() if o == nid)
-        if self.max_node_losses is not None and len(self.shards) - len(live) > self.max_node_losses:
-            raise ClusterError("too many farm nodes were lost")
-        mine = [k for k in keys if owner[k] == nid]
+        mine = [k for k, o in owner.items() if o == nid]
+        self.requeued += len(mine)
         for i, k in enumerate(mine):
             if live:
                 owner[k] = live[i % len(live)]
 
     def describe_throughput(self) -> str:
-        rates = sorted(s.get("timings", 0) / s["seconds"] for s in self.shards.values() if s.get("seconds", 0) > 0)
-        if not rates:
-            return ""
-        span = f"{rates[0]:.1f}" if len(rates) == 1 else f"{rates[0]:.1f}-{rates[-1]:.1f}"
-        return f"{len(self.shards)} device(s), {span} timings/s each"
+        span = rate_span([s.get("timings", 0) / s["seconds"] for s in self.shards.values() if s.get("seconds", 0) > 0])
+        return f"{len(self.shards)} device(s), {span} timings/s each" if span else ""
 
 
 def _read_json(path: Path) -> dict:

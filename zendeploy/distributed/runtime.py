@@ -126,6 +126,15 @@ def worker_identity() -> dict:
     return ident
 
 
+def rate_span(rates, digits: int = 1) -> str:
+    """Per-worker rates for a progress bar: ``"1.9"`` for one worker, ``"1.8-2.1"`` (slowest-fastest) for several,
+    ``""`` for none."""
+    rates = sorted(rates)
+    if not rates:
+        return ""
+    return f"{rates[0]:.{digits}f}" if len(rates) == 1 else f"{rates[0]:.{digits}f}-{rates[-1]:.{digits}f}"
+
+
 def worker_name(ident: dict) -> str:
     return f"{ident.get('host')}:{ident.get('pid')}"
 

@@ -54,12 +54,6 @@ class RayScorer:
         self._checked: set[str] = set()
         self._fn = _remote(self.ray, threads)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
     def score(self, items: Sequence[tuple[str, tuple]]) -> list[dict]:
         from ..search.evolution import candidate_seed
 

@@ -199,7 +199,7 @@ def conversion_jobs(plan: ProfilePlan, batch: int, suffix: str, space: SpaceInfo
 class LocalExecutor:
     """Conversion on this host, one file after the other (the default)."""
 
-    notes: list[str] = []
+    notes: tuple[str, ...] = ()
 
     def convert(self, converter, jobs, work: Path, progress: Progress, *, done_before: int = 0,
                 total: int | None = None) -> None:
@@ -234,63 +234,53 @@ def noisy_keys(journal: "_Journal", keys: Sequence[str], settings: ProfileSettin
     return out
 
 
-def time_passes(backend: Backend, items: dict[str, Path], keys: Sequence[str], reference_key: str,
-                settings: ProfileSettings, record: Callable[[dict], None], done: set, note: Progress,
-                runners: dict | None = None) -> list[float]:
-    """Time ``keys`` in ``settings.passes`` shuffled passes, then extra passes for noisy ones; skips (key, pass)
-    pairs in ``done``; ``record`` gets each timing. Returns the reference unit's re-timed medians (drift). Used on
-    this host and by each device of a farm (on its shard of keys)."""
-    runners = {} if runners is None else runners
-    drift: list[float] = []
+def pass_order(keys: Sequence[str], seed: int, p: int) -> list[str]:
+    """The shuffled order of timing pass ``p`` (the same on this host and on every farm device)."""
+    order = list(keys)
+    random.Random(seed * 7919 + p).shuffle(order)
+    return order
+
+
+def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, settings: ProfileSettings,
+               journal: "_Journal", note: Progress) -> Timed:
+    """Time every file here in ``settings.passes`` shuffled passes (skipping timings the journal holds), re-time the
+    reference unit every ``reference_every`` timings, then extra passes for noisy entries."""
+    from profilers.common import environment_fingerprint
+
+    keys = list(items)
+    runners: dict[str, Callable] = {}
 
     def run_of(key: str):
         if key not in runners:
             runners[key] = backend.open(items[key])
         return runners[key]
 
-    def add(key: str, p: int, stats) -> None:
-        rec = {"key": key, "pass": p, "stats": stats.to_dict()}
-        done.add((key, p))
-        record(rec)
+    def timed(key: str, p: int) -> None:
+        journal.add({"key": key, "pass": p, "stats": backend.time(run_of(key), settings.timing).to_dict()})
 
+    drift: list[float] = []
     n_jobs = settings.passes * len(keys)
-    count = sum(1 for k in keys for p in range(settings.passes) if (k, p) in done)
+    count = sum(1 for k in keys for p in range(settings.passes) if (k, p) in journal.done)
     since_ref = 0
     for p in range(settings.passes):
-        order = list(keys)
-        random.Random(settings.seed * 7919 + p).shuffle(order)
-        for key in order:
-            if (key, p) in done:
+        for key in pass_order(keys, settings.seed, p):
+            if (key, p) in journal.done:
                 continue
-            add(key, p, backend.time(run_of(key), settings.timing))
+            timed(key, p)
             count += 1
             since_ref += 1
             if since_ref >= settings.reference_every:
                 since_ref = 0
                 drift.append(backend.time(run_of(reference_key), settings.timing).median_ms)
             note("time", count, n_jobs)
-    return drift
-
-
-def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, settings: ProfileSettings,
-               journal: "_Journal", note: Progress) -> Timed:
-    from profilers.common import environment_fingerprint
-
-    keys = list(items)
-    runners: dict[str, Callable] = {}
-    done = set(journal.done)
-    drift = time_passes(backend, items, keys, reference_key, settings, journal.add, done, note, runners)
     for extra in range(settings.max_extra_passes):  # re-measure noisy entries in extra shuffled passes
         p = settings.passes + extra
-        noisy = noisy_keys(journal, keys, settings, p)
+        noisy = pass_order(noisy_keys(journal, keys, settings, p), settings.seed, p)
         if not noisy:
             break
-        random.Random(settings.seed * 7919 + p).shuffle(noisy)
         for n, key in enumerate(noisy):
             if (key, p) not in journal.done:
-                if key not in runners:
-                    runners[key] = backend.open(items[key])
-                journal.add({"key": key, "pass": p, "stats": backend.time(runners[key], settings.timing).to_dict()})
+                timed(key, p)
             note(f"re-time {extra + 1}", n + 1, len(noisy))
     runners.clear()
     ref = [journal.done[(reference_key, p)]["stats"]["median_ms"] for p in range(settings.passes)] + drift

@@ -167,6 +167,8 @@ def score_task(task: tuple) -> dict:
 
 
 class _Scorer:
+    requeued = 0  # a local pool never re-queues (a dead process fails the step; resume continues it)
+
     def __init__(self, proxy: str, resolution: int, batch_size: int, seed: int, num_classes: int, workers: int,
                  threads: int):
         self.args = (proxy, resolution, batch_size, seed, num_classes)
@@ -196,8 +198,6 @@ class _Scorer:
         if self._saved_threads is not None:
             torch.set_num_threads(self._saved_threads)
         return False
-
-    requeued = 0  # a local pool never re-queues (a dead process fails the step; resume continues it)
 
     def score(self, items: list[tuple[str, tuple[BlockSpec, ...]]]) -> list[dict]:
         proxy, resolution, batch_size, seed, num_classes = self.args
