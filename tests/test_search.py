@@ -8,7 +8,6 @@ import math
 import random
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,38 +25,15 @@ from zendeploy.search.checkpoint import write_json_atomic
 FIXTURES = Path(__file__).parent / "fixtures" / "search"
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Stand-in latency predictor. THIS STANDS IN FOR A MEASURED LATENCY TABLE: it implements the predictor protocol the
-# search uses (zendeploy.search.budgets.LatencyPredictor: .device, .batch, predict(blocks, resolution, *, se) returning
-# latency_ms / sigma_ms / low_ms / high_ms / to_dict()) from analytic MACs, so these tests do not depend on a profiled
-# table. Replace with zendeploy.latency.load_predictor(<real table>) once a small test table is checked in.
-# ---------------------------------------------------------------------------------------------------------------------
-@dataclass
-class _StandInPrediction:
-    latency_ms: float
-    sigma_ms: float
-    low_ms: float
-    high_ms: float
-
-    def to_dict(self) -> dict:
-        return {"latency_ms": self.latency_ms, "sigma_ms": self.sigma_ms, "low_ms": self.low_ms,
-                "high_ms": self.high_ms, "source": "stand-in (MACs model, not a measured table)"}
+# The latency budgets below are checked against a real table: the ONNX Runtime CPU table of the resnet space at 32
+# shipped in latency_tables/ (measured on this host by zendeploy profile, with its provenance inside).
+CPU_RESNET_TABLE = Path(__file__).resolve().parents[1] / "latency_tables" / "cpu-onnxruntime-fp32-b1-resnet-r32.json"
 
 
-class MacsStandInPredictor:
-    device = "test-cpu"
-    batch = 1
+def table_predictor():
+    from zendeploy.latency import load_predictor
 
-    def __init__(self, ms_per_gmac: float = 10.0, rel_sigma: float = 0.05):
-        self.ms_per_gmac = ms_per_gmac
-        self.rel_sigma = rel_sigma
-        self.calls = 0
-
-    def predict(self, blocks, resolution, *, se=False):
-        self.calls += 1
-        ms = network_cost(blocks, resolution, se=se).macs / 1e9 * self.ms_per_gmac
-        sigma = ms * self.rel_sigma
-        return _StandInPrediction(ms, sigma, max(0.0, ms - 1.96 * sigma), ms + 1.96 * sigma)
+    return load_predictor(CPU_RESNET_TABLE)
 
 
 # The official candidate generation (idstcv/ZenNAS gen_search_space), written out in tools/zennas_official.py: our
@@ -215,7 +191,7 @@ def test_infeasible_budgets_are_clear_errors_before_search():
         (Budgets.parse(params="1K"), None, "infeasible params budget"),
         (Budgets.parse(flops="100K"), None, "infeasible MACs budget"),
         (Budgets.parse(params="1M", layers=3), None, "infeasible layers budget"),
-        (Budgets(latency_ms=1e-6), MacsStandInPredictor(), "infeasible latency budget"),
+        (Budgets(latency_ms=1e-6), table_predictor(), "infeasible latency budget"),
     ]:
         with pytest.raises(BudgetError, match=match) as info:
             run_search("resnet", budgets, resolution=32, iterations=50, proxy="params", predictor=predictor,
@@ -279,7 +255,7 @@ def test_step1_reproduces_the_official_loop():
 
 
 def test_budgets_never_violated_by_population():
-    pred = MacsStandInPredictor(ms_per_gmac=10.0)
+    pred = table_predictor()
     budgets = Budgets(macs=40_000_000, params=400_000, layers=12, latency_ms=0.35, latency_margin=1.0)
     r = run_search(RESNET, budgets, resolution=32, population=16, iterations=120, proxy="zen", batch_size=2,
                    seed=1, predictor=pred)
@@ -291,7 +267,7 @@ def test_budgets_never_violated_by_population():
         p = pred.predict(blocks, 32)
         assert p.latency_ms + budgets.latency_margin * p.sigma_ms <= budgets.latency_ms
         assert c.latency is not None and c.latency["latency_ms"] == pytest.approx(p.latency_ms)
-    assert r.report["best"]["latency"]["unit"].startswith("ms per image at batch 1 on test-cpu")
+    assert r.report["best"]["latency"]["unit"].startswith("ms per image at batch 1 on cpu")
     assert r.report["budgets"]["latency"]["margin_sigmas"] == 1.0
 
 
@@ -377,14 +353,19 @@ def test_atomic_json_write_keeps_old_file_on_failure(tmp_path):
 
 
 def test_report_files_and_measure_hook(tmp_path):
-    pred = MacsStandInPredictor()
+    pred = table_predictor()
     measured = []
 
-    def measure(networks, resolution, *, se=False):  # stands in for the device backend (closing the loop)
-        measured.append(len(networks))
-        return [pred.predict(b, resolution).latency_ms * 1.1 for b in networks]
+    from zendeploy.search.measure import local_measure_fn
 
-    measure.name = "stand-in"
+    device_measure, reason = local_measure_fn("cpu", pred, tmp_path / "measure")  # the table's own backend, here
+    assert reason is None, reason
+
+    def measure(networks, resolution, *, se=False):  # counts the calls; the timing is ONNX Runtime's, for real
+        measured.append(len(networks))
+        return device_measure(networks, resolution, se=se)
+
+    measure.name = device_measure.name
     r = run_search("resnet", Budgets(latency_ms=0.5, params=600_000), resolution=32, population=12, iterations=30,
                    proxy="zen", batch_size=2, predictor=pred, out_dir=tmp_path / "run", top_k=3, measure_fn=measure)
     run = tmp_path / "run"
