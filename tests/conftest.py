@@ -15,3 +15,23 @@ def _torch_threads():
         return
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="session")
+def _ray_session():
+    """Shuts the suite's local Ray instance down once, at the end of the session (``local_ray`` starts it lazily)."""
+    yield
+    ray = __import__("sys").modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture()
+def local_ray(_ray_session):
+    """The suite's one local Ray instance (2 CPUs; start-up costs ~5 s, paid once): started on first use and kept
+    for every later test that asks for it; zendeploy joins it instead of starting one. A test that needs another
+    cluster (``farm_cluster``) shuts it down, and the next ``local_ray`` starts it again."""
+    ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    yield ray

@@ -1,6 +1,6 @@
 """``zendeploy profile --ray`` and device farms, on real Ray (no mocks).
 
-- Conversion on a local Ray instance (2 CPUs): the table equals what local conversion gives (same files, same keys),
+- Conversion on the suite's local Ray instance (2 CPUs): the table equals what local conversion gives (same files, same keys),
   LiteRT files converted by workers open in the real LiteRT interpreter, per-worker counts add up.
 - A device farm of two Ray nodes on this machine (``ray.cluster_utils.Cluster``: real raylets) declaring a resource:
   each node times its own shard (every unit stays on one node), shards are merged into one table with both shards in
@@ -40,13 +40,6 @@ def _plan():
 
 def _journal(path):
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
-@pytest.fixture()
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    yield
-    ray.shutdown()
 
 
 def test_conversion_on_ray_matches_local(local_ray, tmp_path):
@@ -100,6 +93,8 @@ def test_shards_with_other_fingerprints_are_refused():
 def farm_cluster():
     from ray.cluster_utils import Cluster
 
+    if ray.is_initialized():  # the suite's local instance (conftest ``local_ray``): the farm needs its own cluster
+        ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     nodes = [cluster.add_node(num_cpus=1, resources={"cpufarm": 1}) for _ in range(2)]
     ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, logging_level="warning")
@@ -109,6 +104,7 @@ def farm_cluster():
     cluster.shutdown()
 
 
+@pytest.mark.fault
 def test_device_farm_shards_merge_and_survive_a_lost_node(farm_cluster, tmp_path):
     from zendeploy.distributed.conversion import RayExecutor
     from zendeploy.distributed.farm import Farm

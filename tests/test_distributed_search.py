@@ -1,7 +1,8 @@
-"""``zendeploy search --ray``: real Ray (a local instance with 2 CPUs, started once for this module), no mocks.
+"""``zendeploy search --ray``: real Ray (the suite's one local instance with 2 CPUs, ``local_ray`` in conftest), no mocks.
 
 What is checked: K=1 on Ray equals the serial official loop; K>1 is reproducible for a seed and K and equals a local
-``--step K`` run; a worker killed (SIGKILL) in the middle of a task loses nothing and counts nothing twice;
+``--step K`` run; a worker that kills itself (SIGKILL) in the middle of a task loses nothing and counts nothing twice, and one that
+dies on every try stops the run after 3;
 checkpoint/resume works across Ray and local runs; the CLI's ``--ray`` (bare and with an address); the install hint
 without Ray.
 """
@@ -12,8 +13,6 @@ import json
 import os
 import signal
 import sys
-import threading
-import time
 
 import pytest
 
@@ -23,19 +22,13 @@ from typer.testing import CliRunner  # noqa: E402
 
 from zendeploy.cli.app import app  # noqa: E402
 from zendeploy.cli.common import expand_bare_options  # noqa: E402
+from zendeploy.distributed.runtime import ClusterError  # noqa: E402
+from zendeploy.distributed.scoring import RayScorer  # noqa: E402
 from zendeploy.errors import MissingExtraError  # noqa: E402
-from zendeploy.search import Budgets, run_search  # noqa: E402
+from zendeploy.search import Budgets, run_search, score_request  # noqa: E402
 
 BUDGETS = Budgets.parse(params="400K")
 KW = dict(resolution=32, population=12, iterations=24, proxy="zen", batch_size=2, plot=False)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray instance for the module (start-up costs ~5 s); zendeploy joins it instead of starting one."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    yield
-    ray.shutdown()
 
 
 def _population(r):
@@ -48,7 +41,7 @@ def _counts(r):
 
 def test_k1_on_ray_equals_the_serial_loop(local_ray):
     serial = run_search("resnet", BUDGETS, seed=5, step=1, **KW)
-    on_ray = run_search("resnet", BUDGETS, seed=5, step=1, ray=True, **KW)
+    on_ray = run_search("resnet", BUDGETS, seed=5, step=1, scorer=RayScorer(), **KW)
     assert _population(on_ray) == _population(serial)
     assert _counts(on_ray) == _counts(serial)
     assert on_ray.best.structure == serial.best.structure
@@ -57,8 +50,8 @@ def test_k1_on_ray_equals_the_serial_loop(local_ray):
 
 
 def test_k4_reproducible_and_equal_to_local_step(local_ray):
-    first = run_search("resnet", BUDGETS, seed=6, step=4, ray=True, **KW)
-    again = run_search("resnet", BUDGETS, seed=6, step=4, ray=True, **KW)
+    first = run_search("resnet", BUDGETS, seed=6, step=4, scorer=RayScorer(), **KW)
+    again = run_search("resnet", BUDGETS, seed=6, step=4, scorer=RayScorer(), **KW)
     local = run_search("resnet", BUDGETS, seed=6, step=4, workers=2, **KW)
     assert _population(first) == _population(again) == _population(local)
     assert _counts(first) == _counts(again) == _counts(local)
@@ -69,59 +62,53 @@ def test_k4_reproducible_and_equal_to_local_step(local_ray):
     assert first.report["requeued"] == 0
 
 
-def _cpu_ticks(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-    except (OSError, IndexError, ValueError):
-        return None
+def _kill_own_worker(marker=None):
+    """A scoring task that SIGKILLs the Ray worker running it: on its first call only when ``marker`` is given (the
+    first task to create the marker file dies, every other call scores normally), on every call otherwise. The fault
+    is decided by the task itself, so no timer races the worker. (Defined in a closure, so Ray ships it by value.)"""
+
+    def task(request):
+        if marker is not None:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return score_request(request)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    return task
 
 
-def _busy(pids: list[int], window: float = 0.05) -> int | None:
-    """The worker that is computing now (its CPU time grows by >= 2 ticks in ``window``), if any."""
-    before = {p: _cpu_ticks(p) for p in pids}
-    time.sleep(window)
-    grown = {p: (_cpu_ticks(p) or 0) - (t or 0) for p, t in before.items() if t is not None}
-    pid = max(grown, key=grown.get, default=None)
-    return pid if pid is not None and grown[pid] >= 2 else None
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="finds the busy worker through /proc")
-def test_killed_worker_loses_no_candidate(local_ray):
-    """SIGKILL a Ray worker while it computes a score: its candidate is re-queued, and the run equals an
-    undisturbed one (same population, same counts; every evaluation attributed to one worker)."""
-    kw = {**KW, "iterations": 12, "batch_size": 64, "population": 8}
+@pytest.mark.fault
+def test_killed_worker_loses_no_candidate(local_ray, tmp_path):
+    """A Ray worker killed (SIGKILL) in the middle of its first task: that candidate is re-queued once, and the run
+    equals an undisturbed one (same population, same counts; every evaluation attributed to one worker)."""
+    kw = {**KW, "iterations": 12, "population": 8}
     reference = run_search("resnet", BUDGETS, seed=7, step=2, **kw)
-    workers: set[int] = set()
-    killed: list[int] = []
-    done = threading.Event()
-
-    def progress(p):
-        workers.update(int(name.rsplit(":", 1)[1]) for name in p.workers)
-
-    def killer():
-        deadline = time.monotonic() + 60
-        while not done.is_set() and time.monotonic() < deadline and not killed:
-            pid = _busy(sorted(workers - {os.getpid()}))
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        result = run_search("resnet", BUDGETS, seed=7, step=2, ray=True, progress=progress, **kw)
-    finally:
-        done.set()
-        thread.join(timeout=10)
-    assert killed, "no busy worker was seen to kill"
-    assert result.requeued >= 1
+    marker = tmp_path / "killed.pid"
+    result = run_search("resnet", BUDGETS, seed=7, step=2, scorer=RayScorer(task=_kill_own_worker(marker)), **kw)
+    assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker died, not this process
+    assert result.requeued == 1 and result.report["requeued"] == 1
     assert _population(result) == _population(reference)
     assert _counts(result) == _counts(reference)
     assert sum(w["evaluations"] for w in result.workers.values()) == result.evaluations  # none counted twice
+    assert int(marker.read_text()) not in {int(w.rsplit(":", 1)[1]) for w in result.workers}  # the dead one scored none
 
 
+@pytest.mark.fault
+def test_a_candidate_that_always_kills_its_worker_stops_the_run(local_ray, tmp_path):
+    """Re-queueing is bounded: a candidate whose worker dies on every try ends the run with one line after 3 tries,
+    and the checkpoint holds the state before that step."""
+    out = tmp_path / "run"
+    with pytest.raises(ClusterError, match=r"was lost with its worker 3 times .*the cluster is unstable"):
+        run_search("resnet", BUDGETS, seed=7, step=1, out_dir=out, checkpoint_every=0.0,
+                   scorer=RayScorer(task=_kill_own_worker()), **{**KW, "iterations": 4})
+    saved = json.loads((out / "checkpoint.json").read_text())
+    assert saved["counters"]["evaluations"] == 0 and not saved["done"]
+
+
+@pytest.mark.fault
 def test_resume_crosses_ray_and_local(local_ray, tmp_path):
     kw = {**KW, "iterations": 40, "checkpoint_every": 0.0}
     full = run_search("resnet", BUDGETS, seed=8, step=4, **kw)
@@ -133,7 +120,7 @@ def test_resume_crosses_ray_and_local(local_ray, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_search("resnet", BUDGETS, seed=8, step=4, ray=True, out_dir=tmp_path / "run", progress=interrupt, **kw)
+        run_search("resnet", BUDGETS, seed=8, step=4, scorer=RayScorer(), out_dir=tmp_path / "run", progress=interrupt, **kw)
     saved = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
     assert 0 < saved["counters"]["iterations"] < 40 and not saved["done"]
     resumed = run_search("resnet", BUDGETS, seed=8, step=4, out_dir=tmp_path / "run", resume=True, **kw)

@@ -28,6 +28,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.fault
 def test_profile_real_onnxruntime_and_resume_after_kill(tmp_path):
     backend = make_backend("cpu")
     nets = [parse_structure(s) for s in NETS]

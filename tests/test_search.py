@@ -16,10 +16,10 @@ from zendeploy.cost import network_cost
 from zendeploy.errors import BudgetError, SearchSpaceError, StructureError
 from zendeploy.space.structure import format_structure, make_block, parse_structure
 from zendeploy.search import (
-    MOBILENET, RESNET, Budgets, CheckpointError, candidate_seed, channel_choices, load_space, mutate, mutate_block,
-    parse_count, random_walk, rechain, run_search, space_from_dict, split_blocks, sub_layer_choices,
+    MOBILENET, RESNET, Budgets, CheckpointError, LocalScorer, ScoreRequest, candidate_seed, channel_choices,
+    load_space, mutate, mutate_block, parse_count, random_walk, rechain, run_search, score_request, space_from_dict,
+    split_blocks, sub_layer_choices,
 )
-from zendeploy.search import evolution
 from zendeploy.search.checkpoint import write_json_atomic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "search"
@@ -232,8 +232,8 @@ def _official_loop_reference(space, budgets, *, dataset, resolution, population,
         if not checker.check(child).ok:
             continue
         s = format_structure(child)
-        score = evolution.score_task((proxy, child, resolution, batch_size, candidate_seed(seed, s),
-                                      num_classes))["score"]
+        score = score_request(ScoreRequest(s, child, proxy, resolution, batch_size, candidate_seed(seed, s),
+                                           num_classes)).score
         structures.append(s)
         scores.append(score)
         accepted += 1
@@ -287,16 +287,14 @@ def test_determinism_under_seed_and_random_strategy():
 
 def test_score_cache_never_scores_a_structure_twice(monkeypatch):
     scored = []
-    real = evolution.score_task
 
-    def counting(task):
-        scored.append(format_structure(task[1]))
-        return real(task)
+    def counting(request):
+        scored.append(format_structure(request.blocks))
+        return score_request(request)
 
-    monkeypatch.setattr(evolution, "score_task", counting)
     # fixfc space: mutating the frozen final 1x1 returns the initial structure itself, so duplicates are frequent
     r = run_search("mobilenet", Budgets.parse(params="2M"), dataset="cifar", resolution=32, population=16,
-                   iterations=60, proxy="zen", batch_size=2, seed=0)
+                   iterations=60, proxy="zen", batch_size=2, seed=0, scorer=LocalScorer(task=counting))
     assert len(scored) == len(set(scored)) == r.evaluations
     assert r.cache_hits > 0 and r.evaluations + r.cache_hits == r.accepted
     assert r.report["cache_hits"] == r.cache_hits and r.report["rejected"]["total"] == sum(r.rejected.values())
@@ -311,6 +309,7 @@ def test_parallel_workers_identical_to_serial():
         (parallel.evaluations, parallel.cache_hits, parallel.rejected)
 
 
+@pytest.mark.fault
 def test_resume_gives_the_same_result(tmp_path):
     kw = dict(resolution=32, population=12, iterations=70, proxy="zen", batch_size=2, seed=2, checkpoint_every=0.0,
               plot=False)

@@ -39,6 +39,7 @@ from zendeploy.latency.conversion import converter_for  # noqa: E402
 from zendeploy.latency.profile import conversion_jobs, plan_profile  # noqa: E402
 from zendeploy.latency.sampling import GRID_SEED, sample_networks  # noqa: E402
 from zendeploy.latency.schema import SpaceInfo  # noqa: E402
+from zendeploy.distributed.scoring import RayScorer  # noqa: E402
 from zendeploy.search import Budgets, load_space, run_search  # noqa: E402
 
 CONFIGS = ("reference", "ray-1", "ray-2")
@@ -58,10 +59,11 @@ def _search(args, config: str, proxy: str = "zen") -> dict:
     if config != "reference":
         startup = _start(int(config.split("-")[1]))
         t0 = time.perf_counter()  # first tasks: workers start and import torch + zendeploy
-        run_search("resnet", budgets, **{**kw, "iterations": args.step, "seed": args.seed + 1}, ray=True)
+        run_search("resnet", budgets, **{**kw, "iterations": args.step, "seed": args.seed + 1},
+                   scorer=RayScorer())
         startup += time.perf_counter() - t0
     try:
-        r = run_search("resnet", budgets, **kw, ray=config != "reference")
+        r = run_search("resnet", budgets, **kw, scorer=None if config == "reference" else RayScorer())
     finally:
         if config != "reference":
             ray.shutdown()

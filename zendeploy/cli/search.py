@@ -138,6 +138,11 @@ def search_command(
                        acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}",
                        per_worker=describe_workers(p.workers, p.requeued))
 
+        scorer = None
+        if ray is not None:
+            from ..distributed.scoring import RayScorer
+
+            scorer = RayScorer(ray, num_cpus=ray_cpus)
         try:
             result = run_search(
                 sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
@@ -145,7 +150,7 @@ def search_command(
                 seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=out,
                 resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
                 measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
-                ray=ray, ray_cpus=ray_cpus,
+                scorer=scorer,
             )
         except KeyboardInterrupt:
             bar.stop()

@@ -19,8 +19,9 @@ Additions (none of them changes what a serial ``step=1`` run does with a given s
   Each candidate's proxy seed is derived from the search seed and the structure (SHA-256), so a structure's score
   does not depend on when, where or in which order it is computed.
 - ``step`` > 1 generates ``step`` accepted children from the same population snapshot before scoring them together
-  (in parallel with ``workers`` > 1, or as ``step`` Ray tasks in flight with ``ray``), then appends them in order.
-  Results depend on ``step``, never on ``workers`` or the cluster (``zendeploy.distributed.scoring``).
+  (by the ``scorer`` handed in: ``workers`` local processes, or ``step`` Ray tasks in flight with
+  ``zendeploy.distributed.scoring.RayScorer``), then appends them in order. Results depend on ``step``, never on
+  ``workers`` or the cluster (``zendeploy.search.scoring``).
 - Proxies run with ``threads_per_eval`` torch threads (default 1) in the main process and in workers alike: the
   number of threads changes convolution rounding, and scores must not depend on the worker count.
 - Checkpoints (atomic) every ``checkpoint_every`` seconds and on interruption; ``resume=True`` continues from the last
@@ -30,26 +31,23 @@ Additions (none of them changes what a serial ``step=1`` run does with a given s
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import math
 import os
 import random
-import socket
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from ..errors import BudgetError, SearchSpaceError, ZenDeployError
+from ..errors import BudgetError, SearchSpaceError
 from ..space.structure import BlockSpec, format_structure, parse_structure
 from . import checkpoint as ckpt
 from .budgets import BudgetChecker, Budgets, LatencyPredictor, check_feasible, format_count, predictor_batch
 from .mutation import mutate, random_walk
+from .scoring import LocalScorer, Scorer, make_requests
 from .spaces import SearchSpace, load_space
 
 INITIAL_PHASE = 10  # official: `if len(popu_structure_list) <= 10:` mutate the initial structure
-INVALID_SCORE = -9999.0  # official score of a candidate whose proxy fails
 CHECK_CACHE_SIZE = 200_000  # budget verdicts kept by structure (cleared when full)
 STRATEGIES = ("evolution", "random")
 
@@ -130,83 +128,6 @@ class SearchResult:
         return out
 
 
-def candidate_seed(seed: int, structure: str) -> int:
-    """The proxy seed of one candidate: from the search seed and the structure string (never Python's hash())."""
-    digest = hashlib.sha256(f"{int(seed)}|{structure}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
-# ------------------------------------------------------------------------------------------------------ scoring
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    from .. import proxies  # noqa: F401  (registration, once per worker)
-
-
-def score_task(task: tuple) -> dict:
-    """Score one candidate (runs in the main process or a worker). Any failure gives the official -9999."""
-    proxy, blocks, resolution, batch_size, seed, num_classes = task
-    from ..proxies import compute_proxy
-
-    t0 = time.perf_counter()
-    try:
-        r = compute_proxy(proxy, blocks, resolution=resolution, batch_size=batch_size, repeats=1, seed=seed,
-                          num_classes=num_classes)
-        valid, score, reason = r.valid, float(r.score), r.reason
-    except ZenDeployError as exc:
-        valid, score, reason = False, math.nan, str(exc)
-    except Exception as exc:  # the official loop catches everything a proxy raises (e.g. out of memory)
-        valid, score, reason = False, math.nan, f"{type(exc).__name__}: {exc}"
-    if not valid or not math.isfinite(score):
-        valid, score = False, INVALID_SCORE
-    return {"score": score, "valid": valid, "reason": reason, "seconds": time.perf_counter() - t0,
-            "worker": f"{socket.gethostname()}:{os.getpid()}"}
-
-
-class _Scorer:
-    requeued = 0  # a local pool never re-queues (a dead process fails the step; resume continues it)
-
-    def __init__(self, proxy: str, resolution: int, batch_size: int, seed: int, num_classes: int, workers: int,
-                 threads: int):
-        self.args = (proxy, resolution, batch_size, seed, num_classes)
-        self.workers = workers
-        self.threads = threads
-        self.pool = None
-        self._saved_threads = None
-
-    def __enter__(self):
-        import torch
-
-        self._saved_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        if self.workers > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(self.threads,))
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        if self._saved_threads is not None:
-            torch.set_num_threads(self._saved_threads)
-        return False
-
-    def score(self, items: list[tuple[str, tuple[BlockSpec, ...]]]) -> list[dict]:
-        proxy, resolution, batch_size, seed, num_classes = self.args
-        tasks = [(proxy, blocks, resolution, batch_size, candidate_seed(seed, s), num_classes) for s, blocks in items]
-        if self.pool is None or len(tasks) <= 1:
-            return [score_task(t) for t in tasks]
-        return list(self.pool.map(score_task, tasks))
-
-
 # ------------------------------------------------------------------------------------------------------- engine
 
 
@@ -250,8 +171,7 @@ def run_search(
     space_max_layers: bool = True,
     random_walk_steps: int | None = None,
     plot: bool = True,
-    ray: bool | str | None = None,
-    ray_cpus: int | None = None,
+    scorer: Scorer | None = None,
 ) -> SearchResult:
     """Search ``space`` under ``budgets`` and return the best candidate (see module docstring for the semantics).
 
@@ -259,9 +179,9 @@ def run_search(
     ``iterations``: children generated (official ``evolution_max_iter``); ``max_evaluations``: optional cap on proxy
     computations (cache misses). ``out_dir``: where ``best_structure.txt``, ``report.json``, ``top_k.json``,
     ``population.png`` and ``checkpoint.json`` go (None: nothing written, no checkpoints).
-    ``ray``: score on a Ray cluster instead of local processes (True: the connected one, or Ray's default; a string:
-    its address, ``"local"`` for a new local instance of ``ray_cpus`` CPUs); ``step`` evaluations are in flight.
-    Results are the same as a local run with the same ``step`` (see ``zendeploy.distributed.scoring``).
+    ``scorer``: what computes the proxies (``zendeploy.search.scoring``); default a ``LocalScorer`` of ``workers``
+    processes. ``zendeploy.distributed.scoring.RayScorer`` scores on a Ray cluster, ``step`` evaluations in flight;
+    results are the same as a local run with the same ``step``.
     """
     from ..proxies import get_proxy
 
@@ -368,17 +288,11 @@ def run_search(
         ))
 
     report_progress()
-    cluster = None
+    if scorer is not None and workers > 1:
+        raise BudgetError("workers sizes the local process pool; a scorer handed in brings its own workers")
+    scorer = scorer if scorer is not None else LocalScorer(workers, threads_per_eval)
     with contextlib.ExitStack() as stack:
-        if ray:
-            from ..distributed.runtime import connect
-            from ..distributed.scoring import RayScorer
-
-            cluster = stack.enter_context(connect(None if ray is True else str(ray), num_cpus=ray_cpus))
-            scorer = RayScorer((proxy, resolution, batch_size, seed, num_classes), threads=threads_per_eval)
-        else:
-            scorer = stack.enter_context(_Scorer(proxy, resolution, batch_size, seed, num_classes, workers,
-                                                 threads_per_eval))
+        stack.enter_context(scorer)
         try:
             while counters["iterations"] < iterations and (
                     max_evaluations is None or counters["evaluations"] < max_evaluations):
@@ -414,15 +328,17 @@ def run_search(
                         hits += 1
                     else:
                         new[s] = child
-                results = scorer.score(list(new.items()))
+                results = scorer.score(make_requests(
+                    list(new.items()), proxy=proxy, resolution=resolution, batch_size=batch_size, seed=seed,
+                    num_classes=num_classes, threads=threads_per_eval))
                 # ---- commit the step (the state saved on interruption is the one before it)
                 for (s, child), res in zip(new.items(), results):
-                    w = session_workers.setdefault(res.get("worker", "?"), {"evaluations": 0, "seconds": 0.0})
+                    w = session_workers.setdefault(res.worker, {"evaluations": 0, "seconds": 0.0})
                     w["evaluations"] += 1
-                    w["seconds"] += res["seconds"]
+                    w["seconds"] += res.seconds
                     chk = checks.get(s) or checker.check(child)
-                    scores[s] = {"score": res["score"], "valid": res["valid"], "reason": res["reason"],
-                                 "seconds": round(res["seconds"], 6), "params": chk.params, "macs": chk.macs,
+                    scores[s] = {"score": res.score, "valid": res.valid, "reason": res.reason,
+                                 "seconds": round(res.seconds, 6), "params": chk.params, "macs": chk.macs,
                                  "layers": chk.layers, "latency": chk.latency}
                 for s in children:
                     pop.append([s, scores[s]["score"]])
@@ -484,8 +400,7 @@ def run_search(
         "initial_within_budgets": initial_check.ok, "initial_rejected_by": initial_check.reason,
         "layers_budget_from_space": layers_from_space, "random_walk_steps": random_walk_steps,
         "predictor": _resolve_predictor_info(predictor),
-        "executor": "ray" if cluster is not None else ("local processes" if workers > 1 else "this process"),
-        "cluster": cluster.describe() if cluster is not None else None,
+        **{k: v for k, v in scorer.describe().items() if k in ("executor", "cluster")},
     }
     measured = measure_candidates(measure_fn, result.top(top_k), resolution=resolution, se=space.se,
                                   budgets=budgets, best=best, skip_reason=measure_skip_reason)
