@@ -7,6 +7,7 @@ purposes use different seeds, so validation networks are never the ones the tabl
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Sequence
 
@@ -49,3 +50,232 @@ def sample_networks(space, dataset: str, n: int, *, resolution: int, seed: int, 
         seen.add(s)
         out.append(blocks)
     return out
+
+
+# ------------------------------------------------------------------------------------ the range users search
+
+#: The largest network a default table covers, relative to the largest official ZenNet of its space at its resolution.
+OFFICIAL_HEADROOM = 2.0
+#: Without an official ZenNet for the space and resolution: about 1G MACs at 32x32, scaled by the pixel count.
+FALLBACK_MAX_MACS_AT_32 = 1.0e9
+#: The smallest network a default table covers, relative to the space's initial structure.
+INITIAL_FLOOR = 0.5
+
+
+def official_networks(space, resolution: int) -> list[tuple[str, tuple[BlockSpec, ...], bool, int]]:
+    """The official ZenNets that belong to ``space`` and run at ``resolution``: (name, blocks, se, num_classes), one
+    per distinct body (the CIFAR-10 and CIFAR-100 models of one size share theirs)."""
+    from ..space.registry import BLOCK_TYPES, CONV
+    from ..space.structure import parse_structure
+    from ..zoo import ZOO
+
+    types = set(space.block_types)
+    out, seen = [], set()
+    for name in ZOO.names():
+        e = ZOO.get(name)
+        if e.dataset == "test" or e.resolution != resolution or (e.structure, e.se) in seen:
+            continue
+        blocks = parse_structure(e.structure)
+        if all(BLOCK_TYPES.get(b.name).family == CONV or b.name in types for b in blocks):
+            seen.add((e.structure, e.se))
+            out.append((name, blocks, e.se, e.num_classes))
+    return out
+
+
+def default_macs_range(space, dataset: str, resolution: int, num_classes: int) -> tuple[float, float]:
+    """The MACs range a search of ``space`` at ``resolution`` reaches, which a default table covers: from half the
+    initial structure to twice the largest official ZenNet of the space at that resolution (about 1G MACs at 32x32
+    for the CIFAR ResNet space), or 1G MACs x (resolution / 32)^2 when the space has no official ZenNet there."""
+    low = INITIAL_FLOOR * network_cost(space.initial_blocks(dataset), resolution, num_classes=num_classes).macs
+    official = [network_cost(b, resolution, num_classes=num_classes).macs
+                for _, b, _, _ in official_networks(space, resolution)]
+    high = OFFICIAL_HEADROOM * max(official) if official else FALLBACK_MAX_MACS_AT_32 * (resolution / 32) ** 2
+    return float(low), float(max(high, 2 * low))
+
+
+def _stratified_targets(rng: random.Random, n: int, low: float, high: float) -> list[float]:
+    """``n`` MACs targets, log-uniform over [low, high], one in each of ``n`` equal log-bins (stratified)."""
+    a, b = math.log(low), math.log(high)
+    return [math.exp(a + (b - a) * (i + rng.random()) / n) for i in range(n)]
+
+
+def _scaled_to_macs(blocks: Sequence[BlockSpec], space, target: float, resolution: int, num_classes: int,
+                    frozen: set[int]) -> tuple[BlockSpec, ...] | None:
+    """``blocks`` with every free width multiplied by one factor, chosen so the MACs come near ``target``."""
+    from ..search.mutation import rechain
+    from ..space.units import smart_round
+
+    hi_ch = space.max_channels or 4096
+
+    def at(m: float) -> tuple[BlockSpec, ...]:
+        out = []
+        for i, b in enumerate(blocks):
+            if i in frozen:
+                out.append(b)
+                continue
+            w = min(hi_ch, max(space.min_channels, smart_round(b.out_channels * m, space.channel_base)))
+            btn = None if b.bottleneck is None else min(hi_ch, max(space.min_channels,
+                                                                   smart_round(b.bottleneck * m, space.channel_base)))
+            out.append(BlockSpec(b.name, b.in_channels, w, b.stride, b.sub_layers, btn))
+        return tuple(rechain(out))
+
+    lo, hi = 1 / 64, 64.0
+    best = None
+    for _ in range(30):  # bisection on log(m); MACs grow with m
+        m = math.sqrt(lo * hi)
+        cand = at(m)
+        macs = network_cost(cand, resolution, num_classes=num_classes).macs
+        if best is None or abs(math.log(macs / target)) < abs(math.log(best[1] / target)):
+            best = (cand, macs)
+        if macs < target:
+            lo = m
+        else:
+            hi = m
+    return best[0] if best is not None and abs(math.log(best[1] / target)) < math.log(1.3) else None
+
+
+def _template(initial: Sequence[BlockSpec], rng: random.Random, space, lead: str, max_layers: int | None
+              ) -> tuple[list[BlockSpec], set[int]]:
+    """A random network on the initial structure's stride schedule: the stem, one residual block per initial one
+    (sometimes followed by an extra stride-1 block), the final 1x1; block types favour ``lead``; widths, bottleneck
+    ratios and sub_layers are drawn freely. Returns the blocks and the indices of blocks whose width is fixed."""
+    from ..space.registry import BLOCK_TYPES, CONV
+
+    types = space.block_types
+    body = [b for b in initial if BLOCK_TYPES.get(b.name).family != CONV]
+    blocks: list[BlockSpec] = [initial[0]]
+    frozen: set[int] = set()
+    stages = []
+    for b in body:
+        stages.append(b.stride)
+        if rng.random() < 0.35:
+            stages.append(1)
+    budget = max_layers or 3 * len(stages)
+    subs = [1] * len(stages)
+    for _ in range(rng.randint(0, max(0, budget - len(stages)))):
+        subs[rng.randrange(len(subs))] += 1
+    width = max(space.min_channels, initial[0].out_channels)
+    for stride, sub in zip(stages, subs):
+        name = lead if rng.random() < 0.5 else types[rng.randrange(len(types))]
+        fam = BLOCK_TYPES.get(name).family
+        width = width * (2.0 if stride > 1 else 1.0) * math.exp(rng.uniform(-0.5, 0.7))
+        ratio = math.exp(rng.uniform(math.log(1 / 8), math.log(0.5))) if "K1K" in name else \
+            math.exp(rng.uniform(math.log(0.25), 0.0)) if fam != "inverted" else math.exp(rng.uniform(-1.0, 0.3))
+        w = max(space.min_channels, int(width))
+        blocks.append(BlockSpec(name, blocks[-1].out_channels, w, stride, sub, max(space.min_channels,
+                                                                                     int(w * ratio))))
+    last = initial[-1]
+    blocks.append(BlockSpec(last.name, blocks[-1].out_channels, last.out_channels, last.stride, last.sub_layers, None))
+    if space.freeze_1x1_conv:
+        frozen.add(len(blocks) - 1)
+    return blocks, frozen
+
+
+def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
+                             max_macs: float, num_classes: int = 1000, max_layers: int | None = None,
+                             exclude: Sequence[str] = ()) -> list[tuple[BlockSpec, ...]]:
+    """``n`` networks spread log-uniformly over [min_macs, max_macs] (stratified: one per log-bin), every block type
+    of the space leading in turn, free widths (a random width profile on the initial stride schedule, scaled to the
+    bin's MACs), within the space's layer limit: the range a search reaches, not only its start."""
+    from ..search.mutation import split_blocks
+    from ..space.structure import num_layers
+
+    rng = random.Random(seed)
+    initial = space.initial_blocks(dataset)
+    layers = max_layers or space.default_max_layers(dataset)
+    types = space.block_types
+    seen = set(exclude)
+    out: list[tuple[BlockSpec, ...]] = []
+    for i, target in enumerate(_stratified_targets(rng, n, min_macs, max_macs)):
+        for _ in range(200):
+            blocks, frozen = _template(initial, rng, space, types[i % len(types)], layers)
+            scaled = _scaled_to_macs(blocks, space, target, resolution, num_classes, frozen)
+            if scaled is None:
+                continue
+            scaled = tuple(split_blocks(scaled, space.split_threshold))
+            s = format_structure(scaled)
+            if s in seen or (layers and num_layers(scaled) > layers):
+                continue
+            try:
+                feature_resolutions(scaled, resolution)
+            except StructureError:
+                continue
+            macs = network_cost(scaled, resolution, num_classes=num_classes).macs
+            if not (min_macs * 0.77 <= macs <= max_macs * 1.3):
+                continue
+            seen.add(s)
+            out.append(scaled)
+            break
+        else:
+            raise LatencyTableError(f"could not sample a network of about {target / 1e6:.0f}M MACs from space "
+                                    f"'{space.name}' (layers <= {layers}); widen --min-macs/--max-macs")
+    return out
+
+
+def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
+                               max_macs: float, num_classes: int = 1000, max_layers: int | None = None,
+                               exclude: Sequence[str] = ()) -> list[tuple[BlockSpec, ...]]:
+    """Held-out networks a table's own sampler does not produce, spread evenly over [min_macs, max_macs]: random
+    walks of the search's own mutations from the official ZenNets of the space (when it has any) and from the
+    initial structure, and structures whose every block has an independent random width (no common width profile);
+    kept by rejection so each of ``n`` equal log-MACs bins gets one."""
+    from ..search.mutation import mutate, split_blocks
+    from ..space.structure import num_layers
+
+    rng = random.Random(seed)
+    initial = space.initial_blocks(dataset)
+    layers = max_layers or space.default_max_layers(dataset)
+    starts = [b for _, b, _, _ in official_networks(space, resolution)] + [initial]
+    a, b = math.log(min_macs), math.log(max_macs)
+    bins: list[tuple[BlockSpec, ...] | None] = [None] * n
+    spare: list[tuple[BlockSpec, ...]] = []  # in range, but their bin was taken: fill bins the draws cannot reach
+    seen = set(exclude)
+    types = space.block_types
+    from ..space.registry import BLOCK_TYPES, CONV
+    from ..space.units import smart_round
+
+    for attempt in range(300 * n):
+        if all(x is not None for x in bins):
+            break
+        if attempt % 2 == 0:  # a walk of official mutations from an official ZenNet or the initial structure
+            cur = starts[rng.randrange(len(starts))]
+            for _ in range(rng.randint(1, 12)):
+                cur = mutate(cur, rng, space, rng.choice((1, 2)))
+        else:  # independent random widths per block
+            blocks = [initial[0]]
+            for blk in initial[1:-1]:
+                if BLOCK_TYPES.get(blk.name).family == CONV:
+                    continue
+                for stride in ([blk.stride] + ([1] if rng.random() < 0.4 else [])):
+                    name = types[rng.randrange(len(types))]
+                    w = smart_round(math.exp(rng.uniform(math.log(8), math.log(space.max_channels or 1024))), 8)
+                    btn = smart_round(math.exp(rng.uniform(math.log(8), math.log(max(8, w)))), 8)
+                    blocks.append(BlockSpec(name, blocks[-1].out_channels, w, stride, rng.randint(1, 4), btn))
+            last = initial[-1]
+            w = last.out_channels if space.freeze_1x1_conv else smart_round(
+                math.exp(rng.uniform(math.log(64), math.log(2048))), 8)
+            blocks.append(BlockSpec(last.name, blocks[-1].out_channels, w, 1, 1, None))
+            cur = tuple(split_blocks(blocks, space.split_threshold))
+        s = format_structure(cur)
+        if s in seen or (layers and num_layers(cur) > layers):
+            continue
+        try:
+            feature_resolutions(cur, resolution)
+        except StructureError:
+            continue
+        macs = network_cost(cur, resolution, num_classes=num_classes).macs
+        if not (min_macs <= macs <= max_macs):
+            continue
+        k = min(n - 1, int((math.log(macs) - a) / (b - a) * n))
+        seen.add(s)
+        if bins[k] is None:
+            bins[k] = cur
+        elif len(spare) < 4 * n:
+            spare.append(cur)
+    got = [x for x in bins if x is not None]
+    rng.shuffle(spare)
+    got += spare[: n - len(got)]  # sparse corners (e.g. the very smallest nets): more draws from elsewhere
+    if len(got) < n:
+        raise LatencyTableError(f"could only place {len(got)} of {n} validation networks over "
+                                f"{min_macs / 1e6:.0f}M-{max_macs / 1e6:.0f}M MACs in space '{space.name}'")
+    return got
