@@ -116,7 +116,9 @@ def test_schema_round_trip_and_clear_errors(tmp_path):
             "act_mid": 0.1, "macs_1x1": 0.01, "macs_proj": 0.01}
     table = _table(_synthetic_entries("bottleneck", 30, coef))
     path = save_table(table, tmp_path / "t.json")
-    assert load_table(path).model_dump() == table.model_dump()
+    loaded = load_table(path)
+    assert loaded.model_dump(exclude={"coverage"}) == table.model_dump(exclude={"coverage"})
+    assert [f.family for f in loaded.coverage.families] == ["bottleneck"]  # derived on load for older tables
     data = json.loads(path.read_text())
     data["entries"][2]["latency_ms"] = -1
     (tmp_path / "bad.json").write_text(json.dumps(data))
@@ -132,6 +134,31 @@ def test_schema_round_trip_and_clear_errors(tmp_path):
         load_table(tmp_path / "cut.json")
     with pytest.raises(LatencyTableError, match="does not exist"):
         load_table(tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["entries"][0].__setitem__("latency_ms", float("nan")), r"entries\.0\.latency_ms: Input should be a finite"),
+    (lambda d: d["entries"][0].__setitem__("latency_ms", 1e308), r"entries\.0\.latency_ms: Input should be less than"),
+    (lambda d: d["entries"][1].__setitem__("pass_medians_ms", [0.1, float("inf")]), r"entries\.1\.pass_medians_ms"),
+    (lambda d: d["unit_models"][0]["coefficients"].__setitem__(0, float("nan")), r"unit_models\.0\.coefficients"),
+    (lambda d: d["unit_models"][0]["coefficients"].__setitem__(0, -1.0), r"unit_models\.0: .*non-negative"),
+    (lambda d: d["unit_models"][0]["coefficients"].pop(), r"unit_models\.0: .*features but"),
+    (lambda d: d.__setitem__("entries", []), r"entries: no measured unit"),
+    (lambda d: d["entries"].__setitem__(slice(None), [e for e in d["entries"] if e["unit"]["kind"] != "bottleneck"]
+                                        or d["entries"][:1]) or d["entries"][0]["unit"].__setitem__("kind", "basic"),
+     r"unit_models\.bottleneck: no 'bottleneck' entry"),
+])
+def test_tables_that_could_predict_nonsense_are_refused_naming_the_field(tmp_path, edit, message):
+    """NaN, infinite, absurd or mismatched values, or models without entries: refused on load, the field named (a
+    NaN prediction would pass every budget: ``budget < nan`` is False)."""
+    coef = {"const": 0.01, "act_in": 0.3, "act_out": 0.2, "macs_k3": 0.02, "macs_1x1": 0.01}
+    path = save_table(_table(_synthetic_entries("bottleneck", 12, coef)), tmp_path / "t.json")
+    data = json.loads(path.read_text())
+    edit(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))  # json writes NaN / Infinity literals, as a hand edit might
+    with pytest.raises(LatencyTableError, match=message):
+        load_table(bad)
 
 
 def test_mixed_fingerprints_are_refused():
@@ -182,7 +209,7 @@ def test_network_prediction_sums_units_and_reports_shares():
     assert pred.measured_units == len(placed) and pred.measured_share == 1.0
     assert not pred.calibrated and pred.latency_ms == pred.raw_sum_ms
     assert pred.low_ms < pred.latency_ms < pred.high_ms
-    table.calibration = fit_calibration([1, 2, 3], [3, 3, 3], [0.9, 1.8, 2.7])
+    table.calibration = fit_calibration([1, 2, 3, 4], [3, 3, 3, 3], [0.9, 1.8, 2.7, 3.6])
     pred2 = LatencyPredictor(table).predict(blocks, 32)
     assert pred2.calibrated and pred2.latency_ms == pytest.approx(0.9 * pred.raw_sum_ms, rel=0.02)
     assert math.isfinite(pred2.sigma_ms)

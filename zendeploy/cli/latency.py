@@ -58,7 +58,10 @@ def profile_cmd(
                                                min=1)] = 40,
     calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for the calibration.",
                                                       min=0)] = 20,
-    max_macs: Annotated[Optional[str], typer.Option(help="Largest network to sample, e.g. 60M (default: 4x the "
+    max_macs: Annotated[Optional[str], typer.Option(help="Largest network to sample, e.g. 600M (default: twice the "
+                                                         "largest official ZenNet of the space at --res, ~1G at 32).")]
+    = None,
+    min_macs: Annotated[Optional[str], typer.Option(help="Smallest network to sample (default: half the space's "
                                                          "initial structure).")] = None,
     passes: Annotated[int, typer.Option(help="Shuffled timing passes per unit (latency: the fastest run of all).",
                                         min=1)] = 5,
@@ -84,12 +87,9 @@ def profile_cmd(
 
     def body():
         from ..latency.backends import make_backend
-        from ..latency.profile import ProfileSettings, plan_profile, profile_table
-        from ..latency.sampling import CALIBRATION_SEED, GRID_SEED, sample_networks
-        from ..latency.schema import SpaceInfo
-        from ..search.budgets import parse_count
+        from ..latency.profile import ProfileSettings, default_plan, profile_table
+        from ..search.budgets import format_count, parse_count
         from ..search.spaces import load_space
-        from ..cost import network_cost
 
         options: dict = dict(serial=serial)
         if device == "pixel":
@@ -103,21 +103,14 @@ def profile_cmd(
         else:
             backend = make_backend(device, batch=batch, threads=threads, precision=precision, **options)
         sp = load_space(space)
-        ds = sp.dataset_for(res, dataset)
-        sp.check_resolution(ds, res)
-        classes = num_classes or sp.default_num_classes(ds)
-        cap = parse_count(max_macs) if max_macs else 4 * network_cost(sp.initial_blocks(ds), res,
-                                                                       num_classes=classes).macs
-        grid = sample_networks(sp, ds, grid_networks, resolution=res, seed=GRID_SEED, max_macs=cap,
-                               num_classes=classes)
-        cal = sample_networks(sp, ds, calibration_networks, resolution=res, seed=CALIBRATION_SEED, max_macs=cap,
-                              num_classes=classes) if calibration_networks else []
-        plan = plan_profile(grid, cal, res, num_classes=classes, se=sp.se)
+        plan, info = default_plan(sp, res, dataset=dataset, num_classes=num_classes, grid_networks=grid_networks,
+                                  calibration_networks=calibration_networks,
+                                  min_macs=parse_count(min_macs) if min_macs else None,
+                                  max_macs=parse_count(max_macs) if max_macs else None)
         out = output or default_table_path(device, backend.backend, precision, batch, sp.name, res)
-        info = SpaceInfo(name=sp.name, resolution=res, num_classes=classes, dataset=ds, max_macs=float(cap),
-                         description=sp.description, definition={} if sp.source == "builtin" else sp.to_dict())
         console.print(f"profiling {len(plan.units)} units + {len(plan.networks)} networks on {device} "
-                      f"({backend.backend}), {passes} passes -> {out}")
+                      f"({backend.backend}), {passes} passes, networks of {format_count(int(info.min_macs))}-"
+                      f"{format_count(int(info.max_macs))} MACs -> {out}", highlight=False)
         with contextlib.ExitStack() as stack:
             executor = farm_runner = None
             if ray is not None or farm is not None:

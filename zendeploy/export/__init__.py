@@ -507,8 +507,9 @@ def _fill_lut(row: "FormatRow", spec: FormatSpec, lut: Any, predictor: Any, *, b
     if mismatch:
         row.lut_note = "table was measured with " + ", ".join(mismatch)
         return
-    row.lut_ms = round(float(lut.latency_ms), 5)
-    row.lut_sigma_ms = round(float(lut.sigma_ms), 5)
+    per_batch = float(getattr(lut, "batch", 1) or 1)  # the row times whole batches; predictions are per image
+    row.lut_ms = round(float(getattr(lut, "batch_latency_ms", lut.latency_ms * per_batch)), 5)
+    row.lut_sigma_ms = round(float(lut.sigma_ms) * per_batch, 5)
     if row.latency_ms:
         row.error_pct = round(100.0 * (row.lut_ms - row.latency_ms) / row.latency_ms, 2)
     table_layout = getattr(getattr(getattr(predictor, "table", None), "provenance", None), "input_layout", None)

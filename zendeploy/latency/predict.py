@@ -7,6 +7,14 @@ shortcut) correct that prediction, weighted by inverse distance in log-channel s
 cross-validated relative error. A unit outside the channel or resolution range the family was measured over is an
 *extrapolation*: allowed (and counted in the result) unless ``strict=True``, with its error bar doubled. A family the
 table never measured is an error, never a silent 0.
+
+Every prediction says whether the network lies inside the table's coverage (``latency/coverage.py``): its units'
+kernels, strides, SE, resolutions and channels, and its MACs against the networks the calibration was fitted on;
+``outside`` lists the reasons, and ``strict=True`` refuses such a network. Predictions are physical: never below the
+fastest unit the table measured (a calibration with a negative intercept cannot predict 0 ms for a small network).
+
+Units: ``latency_ms``, ``sigma_ms``, ``low_ms`` and ``high_ms`` are **ms per image** (the batch latency divided by the
+table's batch); ``batch_latency_ms`` and ``raw_sum_ms`` are per batch, as the table measured them.
 """
 
 from __future__ import annotations
@@ -39,11 +47,12 @@ class UnitPrediction:
 
 @dataclass
 class LatencyPrediction:
-    latency_ms: float  # calibrated when the table has a calibration, else the raw sum
-    sigma_ms: float
-    low_ms: float  # latency_ms -/+ 1.96 sigma (95 % interval under normal errors)
+    latency_ms: float  # ms per image: calibrated when the table has a calibration, else the raw sum; / batch
+    sigma_ms: float  # per image
+    low_ms: float  # per image: latency_ms -/+ 1.96 sigma (95 % interval under normal errors)
     high_ms: float
-    raw_sum_ms: float
+    batch_latency_ms: float  # the same prediction per batch of ``batch`` images
+    raw_sum_ms: float  # sum of the units' latencies, per batch
     calibrated: bool
     n_units: int
     measured_units: int
@@ -54,7 +63,17 @@ class LatencyPrediction:
     backend: str
     batch: int
     precision: str
+    outside: list[str] = field(default_factory=list)  # why the network lies outside the table's coverage
+    floored: bool = False  # the calibrated value fell below the fastest measured unit and was raised to it
     units: list[UnitPrediction] = field(default_factory=list, repr=False)
+
+    @property
+    def inside(self) -> bool:
+        return not self.outside
+
+    @property
+    def unit(self) -> str:
+        return f"ms per image at batch {self.batch} on {self.device}"
 
     def to_dict(self, with_units: bool = False) -> dict:
         d = asdict(self)
@@ -95,6 +114,10 @@ class LatencyPredictor:
             a = np.stack(rows)
             self._ranges[fam] = (a.min(axis=0), a.max(axis=0))
         self._cache: dict[str, UnitPrediction] = {}
+        self.floor_ms = min(e.latency_ms for e in table.entries)  # no network runs faster than the fastest unit
+        from .coverage import compute_coverage
+
+        self.coverage = table.coverage or compute_coverage(table)
 
     @property
     def resolution(self) -> int:
@@ -141,27 +164,43 @@ class LatencyPredictor:
         return pred
 
     def predict(self, blocks: Sequence[BlockSpec], resolution: int | None = None, *, se: bool = False,
-                num_classes: int | None = None, strict: bool = False) -> LatencyPrediction:
+                num_classes: int | None = None, strict: bool = False, macs: int | None = None) -> LatencyPrediction:
+        """The latency of ``blocks`` (``macs``: the network's MACs when the caller has them, for the coverage)."""
+        from ..cost import network_cost
+        from .coverage import check_network
+
         res = resolution or self.resolution
         classes = num_classes or self.table.space.num_classes
         placed = network_units(blocks, res, se=se, residual=True, num_classes=classes)
-        units = [self.predict_unit(p.unit, p.resolution, strict=strict) for p in placed]
+        if macs is None and self.coverage.network_macs is not None:
+            macs = network_cost(blocks, res, num_classes=classes, se=se).macs
+        outside = check_network(self.coverage, [(p.unit, p.resolution) for p in placed], macs)
+        if strict and outside:
+            raise LatencyTableError(f"outside the table's coverage (strict): {'; '.join(outside)}")
+        units = [self.predict_unit(p.unit, p.resolution) for p in placed]
         raw = sum(u.latency_ms for u in units)
         measured = sum(u.latency_ms for u in units if u.origin == "measured")
         cal = self.table.calibration
         y = apply_calibration(cal, raw, len(units))
+        floored = y < self.floor_ms
+        y = max(y, self.floor_ms)
         scale = (y / raw) if raw > 0 else 1.0
         var_units = sum((u.sigma_ms * scale) ** 2 for u in units)
         var_cal = (cal.rel_std * y) ** 2 if cal is not None else 0.0
         sigma = math.sqrt(var_units + var_cal)
+        if not (math.isfinite(y) and math.isfinite(sigma)):  # a validated table cannot get here; never pass NaN on
+            raise LatencyTableError(f"table {self.device}/{self.backend} predicted a non-finite latency ({y!r})")
+        per = float(self.batch)
         return LatencyPrediction(
-            latency_ms=y, sigma_ms=sigma, low_ms=max(y - Z_95 * sigma, 0.0), high_ms=y + Z_95 * sigma,
+            latency_ms=y / per, sigma_ms=sigma / per, low_ms=max(y - Z_95 * sigma, self.floor_ms) / per,
+            high_ms=(y + Z_95 * sigma) / per, batch_latency_ms=y,
             raw_sum_ms=raw, calibrated=cal is not None, n_units=len(units),
             measured_units=sum(u.origin == "measured" for u in units),
             interpolated_units=sum(u.origin == "interpolated" for u in units),
             extrapolated_units=sum(u.origin == "extrapolated" for u in units),
             measured_share=measured / raw if raw > 0 else 0.0,
-            device=self.device, backend=self.backend, batch=self.batch, precision=self.precision, units=units,
+            device=self.device, backend=self.backend, batch=self.batch, precision=self.precision, outside=outside,
+            floored=floored, units=units,
         )
 
 

@@ -110,10 +110,20 @@ def _channel_corners(units: dict[str, tuple[Unit, int]]) -> dict[str, tuple[Unit
 
 
 def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_networks: Sequence[Sequence[BlockSpec]],
-                 resolution: int, *, num_classes: int, se: bool = False, corners: bool = True) -> ProfilePlan:
+                 resolution: int, *, num_classes: int, se: bool = False, corners: bool = True,
+                 official: Sequence[tuple[Sequence[BlockSpec], bool]] = ()) -> ProfilePlan:
+    """The units to measure: those of ``grid_networks`` (at the space's ``se``) and of ``official`` networks
+    (``(blocks, se)``: the official ZenNets of the space, measured exactly, SE units included), plus each unit
+    signature's narrowest and widest variant; and the calibration networks, timed end to end."""
+    from .calibrate import MIN_CALIBRATION_NETWORKS
+
+    if 0 < len(calibration_networks) < MIN_CALIBRATION_NETWORKS:
+        raise LatencyTableError(f"{len(calibration_networks)} calibration network(s) cannot calibrate a table: the "
+                                f"calibration has 3 parameters and its error is measured leave-one-out, so it needs "
+                                f"at least {MIN_CALIBRATION_NETWORKS} (or 0 for none)")
     units: dict[str, tuple[Unit, int]] = {}
-    for blocks in grid_networks:
-        for p in network_units(blocks, resolution, se=se, residual=True, num_classes=num_classes):
+    for blocks, net_se in [(b, se) for b in grid_networks] + [(b, s) for b, s in official]:
+        for p in network_units(blocks, resolution, se=net_se, residual=True, num_classes=num_classes):
             units.setdefault(unit_key(p.unit, p.resolution), (p.unit, p.resolution))
     if corners:
         for k, v in _channel_corners(units).items():
@@ -131,6 +141,37 @@ def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_netwo
                                         f"few to model the calibration networks; add grid networks that use them")
     ref = min(units, key=lambda k: (units[k][0].kind != "conv", k))  # a small, stable unit: the stem conv
     return ProfilePlan(units, [tuple(b) for b in calibration_networks], ref)
+
+
+def default_plan(space, resolution: int, *, dataset: str | None = None, num_classes: int | None = None,
+                 grid_networks: int = 40, calibration_networks: int = 20, min_macs: float | None = None,
+                 max_macs: float | None = None) -> tuple[ProfilePlan, SpaceInfo]:
+    """What ``zendeploy profile`` measures by default: the range a search of ``space`` at ``resolution`` reaches
+    (``sampling.default_macs_range``, narrowed or widened by ``min_macs`` / ``max_macs``), sampled log-uniformly
+    in MACs with every block type, the exact units of the space's official ZenNets at that resolution, and
+    ``calibration_networks`` networks over the same range timed end to end."""
+    from .sampling import (CALIBRATION_SEED, GRID_SEED, default_macs_range, official_networks,
+                           sample_covering_networks)
+
+    ds = space.dataset_for(resolution, dataset)
+    space.check_resolution(ds, resolution)
+    classes = num_classes or space.default_num_classes(ds)
+    low, high = default_macs_range(space, ds, resolution, classes)
+    low, high = float(min_macs or low), float(max_macs or high)
+    if not 0 < low < high:
+        raise LatencyTableError(f"the MACs range to profile is empty ({low:.4g} to {high:.4g}); give --min-macs "
+                                f"below --max-macs")
+    grid = sample_covering_networks(space, ds, grid_networks, resolution=resolution, seed=GRID_SEED, min_macs=low,
+                                    max_macs=high, num_classes=classes)
+    cal = sample_covering_networks(space, ds, calibration_networks, resolution=resolution, seed=CALIBRATION_SEED,
+                                   min_macs=low, max_macs=high, num_classes=classes,
+                                   exclude=[format_structure(b) for b in grid]) if calibration_networks else []
+    official = [(b, se) for _, b, se, _ in official_networks(space, resolution)]
+    plan = plan_profile(grid, cal, resolution, num_classes=classes, se=space.se, official=official)
+    info = SpaceInfo(name=space.name, resolution=resolution, num_classes=classes, dataset=ds, min_macs=low,
+                     max_macs=high, description=space.description,
+                     definition={} if space.source == "builtin" else space.to_dict())
+    return plan, info
 
 
 def _input_shape(batch: int, channels: int, res: int) -> tuple[int, int, int, int]:
@@ -378,6 +419,15 @@ def profile_table(
         measured = [low_statistic([journal.done[(key, p)]["stats"] for p in passes_of(key)], backend.pass_statistic)
                     for key in nets]
         table.calibration = calibrate(table, list(nets.values()), measured)
+        from .calibrate import FEW_CALIBRATION_NETWORKS
+
+        if len(nets) < FEW_CALIBRATION_NETWORKS:
+            table.provenance.notes.append(
+                f"calibrated on only {len(nets)} networks: its leave-one-out error is itself uncertain "
+                f"(use {FEW_CALIBRATION_NETWORKS} or more)")
+    from .coverage import compute_coverage
+
+    table.coverage = compute_coverage(table)
     save_table(table, out)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -403,8 +453,12 @@ def refit_table(table: LatencyTable) -> LatencyTable:
     refitted.unit_models = fit_unit_models(refitted.entries)
     refitted.calibration = None
     old = table.calibration
-    if old is not None and len(old.structures) >= 3:
+    from .calibrate import MIN_CALIBRATION_NETWORKS
+    from .coverage import compute_coverage
+
+    if old is not None and len(old.structures) >= MIN_CALIBRATION_NETWORKS:
         refitted.calibration = calibrate(refitted, [parse_structure(s) for s in old.structures], old.measured_ms)
+    refitted.coverage = compute_coverage(refitted)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     refitted.provenance.notes.append(f"unit models and calibration refitted from the stored measurements by "
                                      f"zendeploy {__version__} on {stamp}")
@@ -439,5 +493,5 @@ def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], 
     return best
 
 
-__all__ = ["DEFAULT_PASSES", "STATISTICS", "calibrate", "low_statistic", "refit_table", "ProfilePlan", "ProfileSettings", "plan_profile", "profile_table", "measure_networks", "HEAD",
+__all__ = ["DEFAULT_PASSES", "STATISTICS", "calibrate", "default_plan", "low_statistic", "refit_table", "ProfilePlan", "ProfileSettings", "plan_profile", "profile_table", "measure_networks", "HEAD",
            "fields_unit"]

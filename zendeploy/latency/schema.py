@@ -22,16 +22,22 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import LatencyTableError
+from ..errors import LatencyTableError, ZenDeployError
 from ..io import atomic_write_text
 
 SCHEMA_VERSION = 1
 
 
+MAX_LATENCY_MS = 1e6  # 1000 s: anything slower is a corrupt or hand-edited value, not a measurement
+MAX_COEFFICIENT = 1e9
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # NaN and infinity are refused in every float field: a table that holds one could predict NaN, and every
+    # candidate would then pass a budget (``budget < nan`` is False).
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class MeasurementSettings(_Strict):
@@ -110,14 +116,20 @@ class UnitFields(_Strict):
 class Entry(_Strict):
     key: str
     unit: UnitFields
-    latency_ms: float = Field(gt=0)  # the statistic used for prediction (see measurement.statistic)
-    median_ms: float = Field(gt=0)
-    p10_ms: float = Field(gt=0)
-    p90_ms: float = Field(gt=0)
-    std_ms: float = Field(ge=0)
+    latency_ms: float = Field(gt=0, lt=MAX_LATENCY_MS)  # the statistic used for prediction (measurement.statistic)
+    median_ms: float = Field(gt=0, lt=MAX_LATENCY_MS)
+    p10_ms: float = Field(gt=0, lt=MAX_LATENCY_MS)
+    p90_ms: float = Field(gt=0, lt=MAX_LATENCY_MS)
+    std_ms: float = Field(ge=0, lt=MAX_LATENCY_MS)
     samples: int = Field(gt=0)
     pass_medians_ms: list[float]
-    origin: Literal["grid", "network"] = "grid"
+    origin: Literal["grid", "network", "on-demand"] = "grid"
+
+    @model_validator(mode="after")
+    def _medians_physical(self):
+        if any(not (0 < v < MAX_LATENCY_MS) for v in self.pass_medians_ms):
+            raise ValueError("pass_medians_ms: every pass median must be a positive number of ms below 1e6")
+        return self
 
 
 class UnitModel(_Strict):
@@ -127,8 +139,17 @@ class UnitModel(_Strict):
     features: list[str]
     coefficients: list[float]
     fitted_on: int
-    cv_rel_error: float  # cross-validated mean absolute relative error on the measured entries
-    cv_rel_p90: float
+    cv_rel_error: float = Field(ge=0)  # cross-validated mean absolute relative error on the measured entries
+    cv_rel_p90: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _coefficients_physical(self):
+        if len(self.features) != len(self.coefficients):
+            raise ValueError(f"{self.family}: {len(self.features)} features but {len(self.coefficients)} coefficients")
+        if any(not (0 <= c <= MAX_COEFFICIENT) for c in self.coefficients):
+            raise ValueError(f"{self.family}: coefficients must be non-negative and at most 1e9 (a fitted model "
+                             f"never has others)")
+        return self
 
 
 class Calibration(_Strict):
@@ -137,11 +158,49 @@ class Calibration(_Strict):
     b: float
     c_ms: float
     fitted_on: int
-    rel_std: float  # std of relative residuals after calibration (on the fitting networks)
-    mape_raw: float
-    mape_calibrated: float
+    rel_std: float = Field(ge=0)  # RMS of the relative residuals, leave-one-out (each network predicted by a fit
+    #                                without it) when ``error`` says so; the sigma of the calibration in predictions
+    mape_raw: float = Field(ge=0)
+    mape_calibrated: float = Field(ge=0)  # leave-one-out when ``error`` says so
+    error: Literal["fit residuals", "leave-one-out"] = "fit residuals"
     structures: list[str] = Field(default_factory=list)
     measured_ms: list[float] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _physical(self):
+        if not (-MAX_LATENCY_MS < self.a_ms < MAX_LATENCY_MS and 0 < self.b < 1e3
+                and -MAX_LATENCY_MS < self.c_ms < MAX_LATENCY_MS):
+            raise ValueError("a_ms, b, c_ms: b must be positive and every coefficient of a sensible size")
+        if self.structures and len(self.structures) != len(self.measured_ms):
+            raise ValueError(f"{len(self.structures)} structures but {len(self.measured_ms)} measured_ms")
+        if any(not (0 < v < MAX_LATENCY_MS) for v in self.measured_ms):
+            raise ValueError("measured_ms: every value must be a positive number of ms below 1e6")
+        return self
+
+
+class FamilyCoverage(_Strict):
+    """What one unit family's measured entries span (``latency/coverage.py``)."""
+
+    family: str
+    units: int
+    kernels: list[int]
+    kernels2: list[int]
+    strides: list[int]
+    resolutions: list[int]
+    se: list[bool]
+    shortcuts: list[str]
+    in_channels: list[int] = Field(min_length=2, max_length=2)  # [lowest, highest]
+    mid_channels: list[int] = Field(min_length=2, max_length=2)
+    out_channels: list[int] = Field(min_length=2, max_length=2)
+
+
+class Coverage(_Strict):
+    """The region a table is valid in: per unit family, and the whole networks its calibration spans."""
+
+    families: list[FamilyCoverage] = Field(default_factory=list)
+    networks: int = 0
+    network_macs: Optional[list[int]] = Field(default=None, min_length=2, max_length=2)
+    network_latency_ms: Optional[list[float]] = Field(default=None, min_length=2, max_length=2)  # per batch
 
 
 class SpaceInfo(_Strict):
@@ -149,7 +208,8 @@ class SpaceInfo(_Strict):
     resolution: int
     num_classes: int = 1000
     dataset: Optional[str] = None  # which initial structure of the space the sampled networks started from
-    max_macs: Optional[float] = None  # networks sampled for the grid and calibration stayed under this
+    min_macs: Optional[float] = None  # networks sampled for the grid and calibration span min_macs..max_macs
+    max_macs: Optional[float] = None
     description: str = ""
     definition: dict[str, Any] = Field(default_factory=dict)  # the space itself, for spaces loaded from a file
 
@@ -161,6 +221,7 @@ class LatencyTable(_Strict):
     entries: list[Entry]
     unit_models: list[UnitModel] = Field(default_factory=list)
     calibration: Optional[Calibration] = None
+    coverage: Optional[Coverage] = None  # derived from entries + calibration; computed on load when absent
 
     def entry_map(self) -> dict[str, Entry]:
         return {e.key: e for e in self.entries}
@@ -197,6 +258,27 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
     keys = [e.key for e in table.entries]
     if len(set(keys)) != len(keys):
         raise LatencyTableError(f"latency table '{p}' has duplicate entry keys")
+    if not table.entries:
+        raise LatencyTableError(f"latency table '{p}' is invalid: entries: no measured unit (a table predicts "
+                                f"from its entries)")
+    measured = {e.unit.kind for e in table.entries}
+    for m in table.unit_models:
+        if m.family not in measured:
+            raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: no '{m.family}' "
+                                    f"entry was measured for it")
+    from .model import FEATURES
+
+    for m in table.unit_models:
+        if m.features != FEATURES.get(m.family):
+            raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: features differ from "
+                                    f"this zendeploy's (refit it with `zendeploy latency refit --table {p}`)")
+    if table.coverage is None:
+        from .coverage import compute_coverage
+
+        try:
+            table.coverage = compute_coverage(table)
+        except ZenDeployError as exc:
+            raise LatencyTableError(f"latency table '{p}' is invalid: calibration.structures: {exc}") from None
     return table
 
 
