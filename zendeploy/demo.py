@@ -1,10 +1,14 @@
 """``zendeploy demo``: the whole product on this machine's CPU, in a few minutes, with built-in defaults.
 
-1. profile: a small latency table for the CIFAR ResNet space at resolution 32 on ONNX Runtime CPU (1 thread);
-2. search: the Zen-NAS evolution under a latency budget from that table (default: the predicted latency of the
-   space's initial structure, so the search must find a more expressive net at the same speed);
-3. export: the winner to ONNX and TFLite, each checked for parity against PyTorch and timed on this CPU;
-4. verify: the chosen net measured end to end against the budget and against the table's prediction.
+1. profile: a small latency table for the CIFAR ResNet space at resolution 32 on ONNX Runtime CPU (1 thread),
+   covering networks up to twice the reference ZenNet's MACs (``latency.profile.default_plan``, fewer networks);
+2. reference: the official ZenNet ``zennet_cifar10_model_size05M_res32`` (its body, with the table's classes)
+   measured end to end on this CPU and scored; its measured latency is the default budget;
+3. search: the Zen-NAS evolution under that latency budget; the closed loop measures the top-k and chooses the
+   best-scoring one that meets the budget as measured;
+4. export: the chosen net to ONNX and TFLite, each checked for parity against PyTorch and timed on this CPU;
+5. verify: the chosen net against the reference, side by side (Zen-Score, measured latency); ``ok`` is false when it
+   does not meet the budget as measured or an export failed.
 
 Every stage writes into one folder (default ``runs/demo``) and resumes: a rerun reuses the finished table and
 continues the search from its checkpoint, so an interrupted demo loses no work. ``demo.json`` sums it all up.
@@ -12,7 +16,6 @@ continues the search from its checkpoint, so an interrupted demo loses no work. 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,9 +36,13 @@ class DemoSettings:
     grid_networks: int = 16
     calibration_networks: int = 12
     passes: int = 5
-    latency_ms: float | None = None  # default: the predicted latency of the space's initial structure
+    reference: str = "zennet_cifar10_model_size05M_res32"  # its measured latency is the default budget
+    macs_headroom: float = 2.0  # the demo table covers networks up to this times the reference's MACs
+    latency_ms: float | None = None  # default: the reference ZenNet's measured latency
     population: int = 64
     iterations: int = 5000
+    max_evaluations: int | None = 400  # Zen-Scores computed at most (keeps the demo to minutes)
+    score_repeats: int = 4  # fresh repeats when the chosen net and the reference are scored side by side
     proxy: str = "zen"
     batch_size: int = 16
     seed: int = 0
@@ -63,23 +70,36 @@ class DemoResult:
     artifacts: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)  # the official ZenNet: name, structure, score, ms
+    rescored: float | None = None  # the chosen net's Zen-Score, mean of fresh repeats (as the reference's)
+    decision: str = ""  # what the closed loop decided
 
     @property
     def ok(self) -> bool:
-        return all(e["status"] != "failed" for e in self.exports)
+        """Every export worked and the chosen net meets its budget as measured."""
+        return all(e["status"] != "failed" for e in self.exports) and self.meets_budget_measured is True
+
+    @property
+    def problems(self) -> list[str]:
+        out = [f"{e['format']} export failed: {e['reason']}" for e in self.exports if e["status"] == "failed"]
+        if self.meets_budget_measured is not True:
+            out.append(f"the chosen net measured {self.measured_ms} ms, not within the {self.budget_ms:g} ms budget"
+                       if self.measured_ms is not None else "the chosen net was not measured")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"ok": self.ok}
+        return asdict(self) | {"ok": self.ok, "problems": self.problems}
 
 
 def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Path:
     """Profile the demo table into ``out/latency_table.json`` (reused when already there; resumes otherwise)."""
     from .cost import network_cost
     from .latency.backends import make_backend
-    from .latency.profile import ProfileSettings, plan_profile, profile_table
-    from .latency.sampling import CALIBRATION_SEED, GRID_SEED, sample_networks
-    from .latency.schema import SpaceInfo, load_table
+    from .latency.profile import ProfileSettings, default_plan, profile_table
+    from .latency.schema import load_table
     from .search.spaces import load_space
+    from .space.structure import parse_structure
+    from .zoo import get_zoo
 
     path = out / TABLE_NAME
     if path.exists():
@@ -87,28 +107,58 @@ def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Pa
         return path
     sp = load_space(settings.space)
     ds = sp.dataset_for(settings.resolution)
-    sp.check_resolution(ds, settings.resolution)
-    classes = sp.default_num_classes(ds)
-    cap = 4 * network_cost(sp.initial_blocks(ds), settings.resolution, num_classes=classes).macs
-    grid = sample_networks(sp, ds, settings.grid_networks, resolution=settings.resolution, seed=GRID_SEED,
-                           max_macs=cap, num_classes=classes)
-    cal = sample_networks(sp, ds, settings.calibration_networks, resolution=settings.resolution,
-                          seed=CALIBRATION_SEED, max_macs=cap, num_classes=classes)
-    plan = plan_profile(grid, cal, settings.resolution, num_classes=classes, se=sp.se)
-    info = SpaceInfo(name=sp.name, resolution=settings.resolution, num_classes=classes, dataset=ds,
-                     max_macs=float(cap), description=sp.description)
-    backend = make_backend(settings.device)
-    profile_table(backend, plan, path, space=info,
+    ref = network_cost(parse_structure(get_zoo(settings.reference).structure), settings.resolution,
+                       num_classes=sp.default_num_classes(ds)).macs
+    plan, info = default_plan(sp, settings.resolution, grid_networks=settings.grid_networks,
+                              calibration_networks=settings.calibration_networks,
+                              max_macs=settings.macs_headroom * ref)
+    profile_table(make_backend(settings.device), plan, path, space=info,
                   settings=ProfileSettings(passes=settings.passes, seed=settings.seed), progress=progress)
     return path
 
 
-def _default_budget(predictor, sp, resolution: int) -> float:
-    """The predicted latency of the space's initial structure, rounded up to 3 significant digits."""
-    ds = sp.dataset_for(resolution)
-    pred = predictor.predict(sp.initial_blocks(ds), resolution, se=sp.se, num_classes=sp.default_num_classes(ds))
-    digits = 2 - int(math.floor(math.log10(pred.latency_ms)))
-    return math.ceil(pred.latency_ms * 10 ** digits) / 10 ** digits
+def _reference(settings: DemoSettings, predictor, table_path: Path, out: Path, progress) -> dict:
+    """The reference ZenNet measured end to end on the table's device (the table's statistic) and scored; cached in
+    ``out/reference.json`` so a rerun keeps the budget it started with."""
+    import json
+
+    from .io import atomic_write_text
+    from .latency.backends import make_backend
+    from .latency.profile import measure_networks
+    from .latency.sidecar import append_networks
+    from .space.structure import parse_structure
+    from .zoo import get_zoo
+
+    path = out / "reference.json"
+    entry = get_zoo(settings.reference)
+    if path.exists():
+        ref = json.loads(path.read_text())
+        if ref.get("structure") == entry.structure and ref.get("table") == str(table_path):
+            return ref
+    blocks = parse_structure(entry.structure)
+    table = predictor.table
+    prov = table.provenance
+    backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+    classes = table.space.num_classes
+    per_batch = measure_networks(backend, [blocks], settings.resolution, num_classes=classes, passes=settings.passes,
+                                 workdir=out / "reference", progress=progress)[0]
+    append_networks(table_path, table, [blocks], [per_batch], resolution=settings.resolution, num_classes=classes,
+                    source=f"demo reference {settings.reference}")
+    score = _zen(blocks, settings)
+    pred = predictor.predict(blocks, settings.resolution, num_classes=classes)
+    ref = {"name": settings.reference, "structure": entry.structure, "table": str(table_path),
+           "measured_ms": per_batch / prov.batch, "predicted_ms": pred.latency_ms, "zen_score": score,
+           "num_classes": classes, "unit": "ms per image"}
+    atomic_write_text(path, json.dumps(ref, indent=1) + "\n")
+    return ref
+
+
+def _zen(blocks, settings: DemoSettings) -> float:
+    """Zen-Score, mean of ``score_repeats`` fresh repeats at the search's batch size (same seeds for every net)."""
+    from .proxies import compute_proxy
+
+    return float(compute_proxy("zen", blocks, resolution=settings.resolution, batch_size=settings.batch_size,
+                               repeats=settings.score_repeats, seed=12345).score)
 
 
 def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, *,
@@ -121,6 +171,7 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     from .search import Budgets, run_search
     from .search.checkpoint import CHECKPOINT_NAME
     from .search.measure import local_measure_fn
+    from .space.structure import parse_structure
 
     settings = settings or DemoSettings()
     say = log or (lambda m: None)
@@ -133,9 +184,9 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         table_path = Path(settings.table)
         if not table_path.is_file():
             raise LatencyTableError(f"latency table '{table_path}' does not exist")
-        say(f"1/4 profile: using the existing table {table_path}")
+        say(f"1/5 profile: using the existing table {table_path}")
     else:
-        say(f"1/4 profile: {settings.space} space at {settings.resolution}x{settings.resolution} on "
+        say(f"1/5 profile: {settings.space} space at {settings.resolution}x{settings.resolution} on "
             f"{settings.device} -> {out / TABLE_NAME}")
         table_path = _profile(settings, out, progress)
     seconds["profile"] = round(time.perf_counter() - t, 2)
@@ -147,28 +198,33 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     from .latency.validate import space_of
 
     space = space_of(predictor.table)  # the space the table was profiled for (a given table may be another one)
+    t = time.perf_counter()
+    say(f"2/5 reference: {settings.reference} measured end to end on {predictor.device} and scored")
+    reference = _reference(settings, predictor, table_path, out, progress)
+    seconds["reference"] = round(time.perf_counter() - t, 2)
     if settings.latency_ms is not None:
         budget, budget_source = float(settings.latency_ms), "given"
     else:
-        budget = _default_budget(predictor, space, settings.resolution)
-        budget_source = "predicted latency of the space's initial structure"
-    say(f"2/4 search: Zen-NAS evolution, {settings.iterations} iterations, latency <= {budget:g} ms "
-        f"({budget_source})")
+        budget = float(f"{reference['measured_ms']:.4g}")
+        budget_source = f"measured latency of {settings.reference} on this machine"
+    say(f"3/5 search: Zen-NAS evolution, up to {settings.iterations} iterations and {settings.max_evaluations} "
+        f"evaluations, latency <= {budget:g} ms per image ({budget_source})")
     t = time.perf_counter()
     search_dir = out / "search"
     measure_fn, reason = local_measure_fn(None, predictor, search_dir / "measure")  # the table's own device
     result = run_search(
         space, Budgets(latency_ms=budget), resolution=settings.resolution, population=settings.population,
-        iterations=settings.iterations, proxy=settings.proxy, batch_size=settings.batch_size, seed=settings.seed,
-        predictor=predictor, out_dir=search_dir, resume=(search_dir / CHECKPOINT_NAME).is_file(),
-        top_k=settings.top_k, measure_fn=measure_fn, measure_skip_reason=reason, progress=search_progress,
+        iterations=settings.iterations, max_evaluations=settings.max_evaluations, proxy=settings.proxy,
+        batch_size=settings.batch_size, seed=settings.seed, predictor=predictor, out_dir=search_dir,
+        resume=(search_dir / CHECKPOINT_NAME).is_file(), top_k=settings.top_k, measure_fn=measure_fn,
+        measure_skip_reason=reason, progress=search_progress,
     )
     seconds["search"] = round(time.perf_counter() - t, 2)
     best = result.best
     lat = result.report["best"]["latency"]
     measured = result.report["measured"]
 
-    say(f"3/4 export: {settings.formats} with parity checks and timing")
+    say(f"4/5 export: {settings.formats} with parity checks and timing")
     t = time.perf_counter()
     export_dir = out / "export"
     report = export_model(best.structure, settings.formats, output_dir=export_dir, name="demo",
@@ -176,13 +232,14 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
                           table=table_path, log=say)
     seconds["export"] = round(time.perf_counter() - t, 2)
 
-    say("4/4 verify: parity and measured latency against the budget and the prediction")
+    say("5/5 verify: the chosen net against the reference and the budget, as measured")
     measured_ms = measured.get("chosen_measured_ms")
     error = None if not measured_ms else round(100.0 * (lat["latency_ms"] - measured_ms) / measured_ms, 2)
     exports = [{"format": r.format, "status": r.status, "reason": r.reason, "file": r.file, "size_mb": r.size_mb,
                 "max_rel_err": r.parity.max_rel_err if r.parity else None,
                 "parity_passed": r.parity.passed if r.parity else None,
-                "latency_ms": r.latency_ms, "median_ms": r.median_ms, "lut_ms": r.lut_ms, "error_pct": r.error_pct, "lut_note": r.lut_note}
+                "latency_ms": r.latency_ms, "median_ms": r.median_ms, "lut_ms": r.lut_ms, "error_pct": r.error_pct,
+                "lut_note": r.lut_note}
                for r in report.rows]
     artifacts = {"latency table": str(table_path)}
     validation_png = Path(str(table_path).removesuffix(".json") + ".validation.png")
@@ -201,6 +258,8 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         meets_budget_measured=measured.get("chosen_meets_budget_measured"), prediction_error_pct=error,
         exports=exports, artifacts=artifacts, seconds=seconds,
         settings=asdict(settings) | {"latency_ms": budget, "measure": measured.get("reason") or "ran"},
+        reference=reference, rescored=_zen(parse_structure(best.structure), settings),
+        decision=measured.get("decision", ""),
     )
     artifacts["summary"] = str(out / "demo.json")
     atomic_write_json(out / "demo.json", demo.to_dict())

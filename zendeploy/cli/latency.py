@@ -12,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .common import (
-    RAY_AUTO, RAY_HELP, JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, structure_source,
+    RAY_AUTO, RAY_HELP, JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, err_console, print_json, run_command,
+    structure_source,
 )
 
 latency_app = typer.Typer(help="Predict latency from a table, validate a table, list tables.", no_args_is_help=True)
@@ -176,7 +177,8 @@ def predict_cmd(
     run: RunOpt = None,
     table: TableOpt = ...,
     res: ResOpt = None,
-    strict: Annotated[bool, typer.Option(help="Refuse units outside the measured range instead of extrapolating.")] = False,
+    strict: Annotated[bool, typer.Option(help="Refuse a network outside the table's coverage instead of "
+                                              "extrapolating.")] = False,
     units: Annotated[bool, typer.Option("--units", help="Show every unit's prediction.")] = False,
     as_json: JsonOpt = False,
 ):
@@ -189,20 +191,28 @@ def predict_cmd(
         predictor = load_predictor(table)
         r = resolve(structure_source(structure, zoo, run), resolution=res)
         resolution = r.resolution or predictor.resolution
-        if resolution != predictor.resolution:
-            console.print(f"[yellow]warning:[/] the table was measured for resolution {predictor.resolution}; "
-                          f"predicting at {resolution}")
+        if resolution != predictor.resolution:  # on stderr: --json output stays valid JSON
+            err_console.print(f"[yellow]warning:[/] the table was measured for resolution {predictor.resolution}; "
+                              f"predicting at {resolution}", highlight=False)
         pred = predictor.predict(r.blocks, resolution, se=r.se, strict=strict)
         if as_json:
-            print_json(dict(pred.to_dict(with_units=units), structure=r.structure, resolution=resolution,
-                            table=str(table)))
+            print_json(dict(pred.to_dict(with_units=units), inside_coverage=pred.inside, unit=pred.unit,
+                            structure=r.structure, resolution=resolution, table=str(table)))
             return
         cal = "calibrated" if pred.calibrated else "sum of units (table has no calibration)"
-        console.print(f"latency {pred.latency_ms:.4f} ms  (95% interval {pred.low_ms:.4f} .. {pred.high_ms:.4f} ms, "
-                      f"{cal}) per batch of {pred.batch} on {pred.device} ({pred.backend}, {pred.precision})")
+        console.print(f"latency {pred.latency_ms:.4f} ms per image (95% interval {pred.low_ms:.4f} .. "
+                      f"{pred.high_ms:.4f} ms, {cal}) at batch {pred.batch} on {pred.device} ({pred.backend}, "
+                      f"{pred.precision}); {pred.batch_latency_ms:.4f} ms per batch", highlight=False)
         console.print(f"units: {pred.n_units} ({pred.measured_units} measured, {pred.interpolated_units} "
                       f"interpolated, {pred.extrapolated_units} extrapolated); {pred.measured_share * 100:.0f}% of the "
-                      f"raw sum {pred.raw_sum_ms:.4f} ms comes from measured entries")
+                      f"raw sum {pred.raw_sum_ms:.4f} ms comes from measured entries", highlight=False)
+        if pred.outside:
+            console.print("[bold yellow]outside the table's coverage[/] (the number above is an extrapolation; "
+                          "--strict refuses it):", highlight=False)
+            for reason in pred.outside:
+                console.print(f"  - {reason}", highlight=False, markup=False)
+        else:
+            console.print("inside the table's coverage", highlight=False)
         if units:
             t = Table("unit key", "ms", "sigma ms", "origin")
             for u in pred.units:
@@ -256,8 +266,15 @@ def refit_cmd(
         from ..latency.schema import load_table, save_table
         from ..latency.validate import load_report, revalidate, save_report
 
+        from ..latency.sidecar import read_networks, sidecar_path
+
         old = load_table(table)
-        new = refit_table(old)
+        structures, measured, skipped = read_networks(table, old)
+        new = refit_table(old, (structures, measured))
+        if structures or skipped:
+            err_console.print(f"{sidecar_path(table)}: {len(structures)} network(s) measured since profiling join "
+                              f"the calibration" + (f"; {skipped} line(s) of another device, resolution or class "
+                                                    f"count skipped" if skipped else ""), highlight=False)
         out = output or table
         stem, out_stem = table.with_suffix(""), out.with_suffix("")
         report_path = Path(f"{stem}.validation.json")

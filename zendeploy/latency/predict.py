@@ -93,6 +93,9 @@ def _log_channels(u: Unit) -> np.ndarray:
 class LatencyPredictor:
     """Predictions from one latency table. Cheap: microseconds per unit, cached per unit key."""
 
+    path: str | None = None  # set by ``load_predictor``
+    sha256: str | None = None
+
     def __init__(self, table: LatencyTable, *, neighbours: int = 3):
         self.table = table
         p = table.provenance
@@ -206,7 +209,12 @@ class LatencyPredictor:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str, mtime: float) -> LatencyPredictor:
-    return LatencyPredictor(load_table(path))
+    import hashlib
+
+    predictor = LatencyPredictor(load_table(path))
+    predictor.path = path  # the table a search used, and its content hash, go into the search's fingerprint
+    predictor.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return predictor
 
 
 def load_predictor(path: str | Path) -> LatencyPredictor:

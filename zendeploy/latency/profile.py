@@ -444,9 +444,11 @@ def calibrate(table: LatencyTable, networks: Sequence[Sequence[BlockSpec]], meas
                            [format_structure(b) for b in networks])
 
 
-def refit_table(table: LatencyTable) -> LatencyTable:
+def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequence[float]] = ((), ())
+                ) -> LatencyTable:
     """The same measurements, fitted again by this version of zendeploy: new unit models from the entries and a new
-    calibration from the calibration networks stored with their measured latencies. Nothing is timed."""
+    calibration from the calibration networks stored with their measured latencies, plus ``extra_networks``
+    (structures, ms per batch) measured later on the same device (``latency/sidecar.py``). Nothing is timed."""
     from ..space.structure import parse_structure
 
     refitted = table.model_copy(deep=True)
@@ -456,8 +458,16 @@ def refit_table(table: LatencyTable) -> LatencyTable:
     from .calibrate import MIN_CALIBRATION_NETWORKS
     from .coverage import compute_coverage
 
-    if old is not None and len(old.structures) >= MIN_CALIBRATION_NETWORKS:
-        refitted.calibration = calibrate(refitted, [parse_structure(s) for s in old.structures], old.measured_ms)
+    nets = dict(zip(old.structures, old.measured_ms)) if old is not None else {}
+    added = 0
+    for s, ms in zip(*extra_networks):
+        added += s not in nets
+        nets[s] = min(ms, nets.get(s, ms))
+    if len(nets) >= MIN_CALIBRATION_NETWORKS:
+        refitted.calibration = calibrate(refitted, [parse_structure(s) for s in nets], list(nets.values()))
+    if added:
+        refitted.provenance.notes.append(f"{added} network(s) measured after profiling (the closed loop of searches, "
+                                         f"the demo) joined the calibration")
     refitted.coverage = compute_coverage(refitted)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     refitted.provenance.notes.append(f"unit models and calibration refitted from the stored measurements by "
@@ -467,16 +477,20 @@ def refit_table(table: LatencyTable) -> LatencyTable:
 
 def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], resolution: int, *,
                      num_classes: int, passes: int = DEFAULT_PASSES, timing: TimingSettings | None = None, workdir: Path,
-                     seed: int = 0, progress: Progress | None = None) -> list[float]:
-    """End-to-end latency (``backend.pass_statistic``, minimum over passes) of whole networks, in shuffled passes."""
+                     seed: int = 0, progress: Progress | None = None,
+                     se: bool | Sequence[bool] = False) -> list[float]:
+    """End-to-end latency (``backend.pass_statistic``, minimum over passes) of whole networks, in shuffled passes
+    (``se``: one flag for all networks, or one per network)."""
     timing = timing or TimingSettings()
     note = progress or (lambda *a: None)
     workdir.mkdir(parents=True, exist_ok=True)
+    ses = [bool(se)] * len(networks) if isinstance(se, bool) else [bool(x) for x in se]
     paths = []
     for i, blocks in enumerate(networks):
-        path = workdir / _file_name("net|" + format_structure(blocks) + f"|{num_classes}", backend.suffix)
+        tag = "|se" if ses[i] else ""
+        path = workdir / _file_name("net|" + format_structure(blocks) + f"|{num_classes}{tag}", backend.suffix)
         if not path.exists():
-            model = ZenNet(tuple(blocks), num_classes=num_classes, se=False).eval()
+            model = ZenNet(tuple(blocks), num_classes=num_classes, se=ses[i]).eval()
             backend.convert(model, _input_shape(backend.batch, blocks[0].in_channels, resolution), path)
         paths.append(path)
         note("convert", i + 1, len(networks))

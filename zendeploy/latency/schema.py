@@ -141,6 +141,7 @@ class UnitModel(_Strict):
     fitted_on: int
     cv_rel_error: float = Field(ge=0)  # cross-validated mean absolute relative error on the measured entries
     cv_rel_p90: float = Field(ge=0)
+    channel_block: Literal[1, 8, 16] = 1  # channels counted in multiples of this (the backend's conv blocking)
 
     @model_validator(mode="after")
     def _coefficients_physical(self):

@@ -1,8 +1,14 @@
 """Validate a latency table: measure held-out networks end to end and compare with the table's predictions.
 
-Reports, raw (sum of units) and calibrated side by side: MAPE, share within +-5 % and +-10 %, Kendall tau, and the
+The held-out set is what a user searches, not what the table's sampler draws: every official ZenNet of the table's
+space at its resolution, plus networks from a different generator (mutation walks from the ZenNets and the initial
+structure, per-block random widths) spread evenly over the table's MACs range (``sampling.sample_validation_networks``).
+
+Reports, raw (sum of units) and calibrated side by side: MAPE, share within +-5 % and +-10 %, Kendall tau, the
 budget-violation rate at the median measured latency (of the networks predicted under that budget, the share that
-measure over it). Saves a predicted-vs-measured scatter plot.
+measure over it) and pooled over budgets spread across the range; the share of networks whose measurement lies in
+the prediction's 95 % interval; the same per third of the MACs range; each official ZenNet's error. Saves a
+predicted-vs-measured scatter plot.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..space.structure import format_structure, parse_structure
+from ..zoo import get_zoo
 from .backends import make_backend
 from .calibrate import AccuracyReport, accuracy
 from .predict import LatencyPredictor
@@ -36,6 +43,14 @@ class ValidationReport:
     measured_share: list[float] = field(default_factory=list)
     plot: str | None = None
     seconds: float = 0.0
+    names: list[str] = field(default_factory=list)  # the zoo name of an official ZenNet, "" for the others
+    macs: list[int] = field(default_factory=list)
+    low_ms: list[float] = field(default_factory=list)  # the 95 % interval of each prediction, per batch
+    high_ms: list[float] = field(default_factory=list)
+    interval_coverage_pct: float | None = None  # share of networks measured inside their 95 % interval
+    violations_spread_pct: float | None = None  # pooled over budgets at the 10th..90th percentile of measured
+    thirds: list[dict] = field(default_factory=list)  # accuracy per third of the MACs range (log scale)
+    sampler: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,10 +65,58 @@ def space_of(table: LatencyTable):
     return load_space(table.space.name)
 
 
-def validate_table(table_path: str | Path, *, samples: int = 30, passes: int = 5, seed: int = VALIDATION_SEED,
+def _budget_spread_violations(predicted, measured) -> float:
+    """Of the networks predicted under a budget, the share measured over it, pooled over 9 budgets at the 10th to
+    90th percentile of the measured latencies (budgets spread across the range, as users set them)."""
+    import numpy as np
+
+    p, m = np.asarray(predicted), np.asarray(measured)
+    under = over = 0
+    for q in range(10, 100, 10):
+        b = float(np.percentile(m, q))
+        under += int(np.sum(p <= b))
+        over += int(np.sum((p <= b) & (m > b)))
+    return 100.0 * over / max(under, 1)
+
+
+def _summarise(report: "ValidationReport", table: LatencyTable) -> None:
+    """Fill the derived figures of ``report`` from its per-network lists (interval coverage, spread violations,
+    thirds)."""
+    import math
+
+    import numpy as np
+
+    m = report.measured_ms
+    if report.low_ms:
+        inside = [lo <= y <= hi for lo, y, hi in zip(report.low_ms, m, report.high_ms)]
+        report.interval_coverage_pct = 100.0 * sum(inside) / len(inside)
+    report.violations_spread_pct = _budget_spread_violations(report.predicted_ms, m)
+    if report.macs and len(report.macs) >= 6:
+        lo = math.log(table.space.min_macs or min(report.macs))
+        hi = math.log(table.space.max_macs or max(report.macs))
+        report.thirds = []
+        for k in range(3):
+            a, b = lo + (hi - lo) * k / 3, lo + (hi - lo) * (k + 1) / 3
+            idx = [i for i, x in enumerate(report.macs) if (a <= math.log(x) < b) or (k == 2 and math.log(x) >= b)
+                   or (k == 0 and math.log(x) < a)]
+            if len(idx) >= 2:
+                acc = accuracy([report.predicted_ms[i] for i in idx], [m[i] for i in idx])
+                cov = (100.0 * float(np.mean([report.low_ms[i] <= m[i] <= report.high_ms[i] for i in idx]))
+                       if report.low_ms else None)
+                report.thirds.append({"macs_range": [int(math.exp(a)), int(math.exp(b))], "n": len(idx),
+                                      "measured_ms_range": [min(m[i] for i in idx), max(m[i] for i in idx)],
+                                      **{k2: acc.to_dict()[k2] for k2 in ("mape_pct", "within_5_pct", "within_10_pct",
+                                                                        "kendall_tau", "mean_error_pct")},
+                                      "interval_coverage_pct": cov})
+
+
+def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5, seed: int = VALIDATION_SEED,
                    threads: int | None = None, plot_path: str | Path | None = None, workdir: Path | None = None,
-                   progress: Callable | None = None) -> ValidationReport:
+                   progress: Callable | None = None, official: bool = True) -> ValidationReport:
     import time
+
+    from ..cost import network_cost
+    from .sampling import official_networks, sample_validation_networks
 
     t0 = time.perf_counter()
     table = load_table(table_path)
@@ -61,15 +124,30 @@ def validate_table(table_path: str | Path, *, samples: int = 30, passes: int = 5
     backend = make_backend(prov.device, batch=prov.batch, threads=threads or prov.threads or 1,
                            precision=prov.precision)
     space = space_of(table)
-    dataset = table.space.dataset or space.dataset_for(table.space.resolution)
+    res, classes = table.space.resolution, table.space.num_classes
+    dataset = table.space.dataset or space.dataset_for(res)
     excluded = table.calibration.structures if table.calibration else []
-    nets = sample_networks(space, dataset, samples, resolution=table.space.resolution, seed=seed,
-                           max_macs=table.space.max_macs, num_classes=table.space.num_classes, exclude=excluded)
+    zennets = official_networks(space, res) if official else []
+    cov = table.coverage
+    low = table.space.min_macs or (cov.network_macs[0] if cov and cov.network_macs else None)
+    high = table.space.max_macs or (cov.network_macs[1] if cov and cov.network_macs else None)
+    if low is not None and high is not None:
+        nets = sample_validation_networks(space, dataset, samples, resolution=res, seed=seed, min_macs=low,
+                                          max_macs=high, num_classes=classes, exclude=excluded)
+        sampler = "sample_validation_networks (mutation walks from the ZenNets, per-block random widths)"
+    else:  # a table without a recorded range
+        nets = sample_networks(space, dataset, samples, resolution=res, seed=seed, num_classes=classes,
+                               exclude=excluded)
+        sampler = "sample_networks (random walks from the initial structure)"
+    names = [n for n, _, _, _ in zennets] + [""] * len(nets)
+    ses = [se for _, _, se, _ in zennets] + [space.se] * len(nets)
+    nets = [b for _, b, _, _ in zennets] + nets
     work = Path(workdir or Path(table_path).with_name(Path(table_path).name + ".validate"))
-    measured = measure_networks(backend, nets, table.space.resolution, num_classes=table.space.num_classes,
-                                passes=passes, workdir=work, progress=progress)
+    measured = measure_networks(backend, nets, res, num_classes=classes, passes=passes, workdir=work,
+                                progress=progress, se=ses)
     predictor = LatencyPredictor(table)
-    preds = [predictor.predict(b, table.space.resolution) for b in nets]
+    preds = [predictor.predict(b, res, se=se) for b, se in zip(nets, ses)]
+    per = float(prov.batch)
     raw = [p.raw_sum_ms for p in preds]
     cal = [p.batch_latency_ms for p in preds]  # measured per batch
     report = ValidationReport(
@@ -77,7 +155,10 @@ def validate_table(table_path: str | Path, *, samples: int = 30, passes: int = 5
         raw=accuracy(raw, measured), calibrated=accuracy(cal, measured) if table.calibration else None,
         structures=[format_structure(b) for b in nets], measured_ms=measured, predicted_raw_ms=raw,
         predicted_ms=cal, measured_share=[p.measured_share for p in preds], seconds=time.perf_counter() - t0,
+        names=names, macs=[network_cost(b, res, num_classes=classes, se=se).macs for b, se in zip(nets, ses)],
+        low_ms=[p.low_ms * per for p in preds], high_ms=[p.high_ms * per for p in preds], sampler=sampler,
     )
+    _summarise(report, table)
     if plot_path:
         report.plot = str(plot_validation(report, plot_path))
     return report
@@ -89,7 +170,10 @@ def revalidate(report: ValidationReport, table_path: str | Path, *,
     measurements, nothing timed."""
     table = load_table(table_path)
     predictor = LatencyPredictor(table)
-    preds = [predictor.predict(parse_structure(s), table.space.resolution) for s in report.structures]
+    space = space_of(table)
+    ses = [get_zoo(n).se if n else space.se for n in report.names] or [space.se] * len(report.structures)
+    preds = [predictor.predict(parse_structure(s), table.space.resolution, se=se)
+             for s, se in zip(report.structures, ses)]
     raw = [p.raw_sum_ms for p in preds]
     cal = [p.batch_latency_ms for p in preds]  # measured per batch
     new = ValidationReport(
@@ -98,7 +182,11 @@ def revalidate(report: ValidationReport, table_path: str | Path, *,
         calibrated=accuracy(cal, report.measured_ms) if table.calibration else None,
         structures=list(report.structures), measured_ms=list(report.measured_ms), predicted_raw_ms=raw,
         predicted_ms=cal, measured_share=[p.measured_share for p in preds], seconds=report.seconds,
+        names=list(report.names), macs=list(report.macs), sampler=report.sampler,
+        low_ms=[p.low_ms * table.provenance.batch for p in preds] if report.names else [],
+        high_ms=[p.high_ms * table.provenance.batch for p in preds] if report.names else [],
     )
+    _summarise(new, table)
     if plot_path:
         new.plot = str(plot_validation(new, plot_path))
     return new

@@ -182,8 +182,39 @@ def predictor_batch(predictor) -> int | None:
 
 
 # What a candidate record keeps of a prediction (the report of the chosen network keeps everything).
-LATENCY_KEYS = ("latency_ms", "sigma_ms", "low_ms", "high_ms", "calibrated", "n_units", "measured_units",
-                "interpolated_units", "extrapolated_units", "measured_share", "source")
+LATENCY_KEYS = ("latency_ms", "sigma_ms", "low_ms", "high_ms", "batch_latency_ms", "calibrated", "n_units",
+                "measured_units", "interpolated_units", "extrapolated_units", "measured_share", "outside", "source")
+
+
+def check_table(predictor, *, space_name: str, resolution: int, num_classes: int, budgets: "Budgets") -> None:
+    """Refuse, before any work, a latency table that cannot back this search: one of another space, resolution or
+    class count, or a latency budget outside the range of networks the table was calibrated on."""
+    table = getattr(predictor, "table", None)
+    if table is None:  # a predictor of another kind (a user's): nothing to check it against
+        return
+    t = table.space
+    path = getattr(predictor, "path", None) or "the latency table"
+    for what, have, want in (("space", t.name, space_name), ("resolution", t.resolution, resolution),
+                             ("class count", t.num_classes, num_classes)):
+        if have != want:
+            raise BudgetError(f"{path} was profiled for {what} {have}, this search uses {want}; profile a table for "
+                              f"it (zendeploy profile --device {table.provenance.device} --space {space_name} --res "
+                              f"{resolution}{' --num-classes ' + str(num_classes) if what == 'class count' else ''})")
+    cov = getattr(predictor, "coverage", None) or table.coverage
+    if budgets.latency_ms is None or cov is None or cov.network_latency_ms is None:
+        return
+    batch = float(table.provenance.batch)
+    lo, hi = cov.network_latency_ms[0] / batch, cov.network_latency_ms[1] / batch
+    extend = (f"zendeploy profile --device {table.provenance.device} --space {space_name} --res {resolution} "
+              f"--batch {table.provenance.batch}")
+    if budgets.latency_ms < lo:
+        raise BudgetError(f"latency budget {budgets.latency_ms:g} ms per image is below the fastest network {path} "
+                          f"was calibrated on ({lo:.4g} ms; covered {lo:.4g}-{hi:.4g} ms per image); extend it to "
+                          f"smaller networks with {extend} --min-macs ...")
+    if budgets.latency_ms > hi:
+        raise BudgetError(f"latency budget {budgets.latency_ms:g} ms per image is beyond the slowest network {path} "
+                          f"was calibrated on ({hi:.4g} ms; covered {lo:.4g}-{hi:.4g} ms per image); extend it with "
+                          f"{extend} --max-macs ...")
 
 
 class BudgetChecker:
@@ -200,10 +231,21 @@ class BudgetChecker:
         self.se = se
         self.predictor = predictor
         self._predict_kwargs = predict_kwargs(predictor, se=se, num_classes=num_classes)
+        try:
+            self._takes_macs = predictor is not None and "macs" in inspect.signature(predictor.predict).parameters
+        except (TypeError, ValueError):
+            self._takes_macs = False
+        # on_outside(blocks, latency) -> latency: a candidate with a latency budget whose prediction lies outside the
+        # table's coverage is rejected ('coverage') unless this returns a prediction inside it (e.g. after timing the
+        # missing units on demand, ``zendeploy.latency.ondemand``).
+        self.on_outside = None
 
-    def latency_of(self, blocks: Sequence[BlockSpec], *, full: bool = False) -> dict:
+    def latency_of(self, blocks: Sequence[BlockSpec], *, full: bool = False, macs: int | None = None) -> dict:
         """The prediction as a dict: the interval and the unit counts (``full``: everything ``to_dict`` gives)."""
-        p = self.predictor.predict(tuple(blocks), self.resolution, **self._predict_kwargs)
+        kwargs = dict(self._predict_kwargs)
+        if macs is not None and self._takes_macs:
+            kwargs["macs"] = macs
+        p = self.predictor.predict(tuple(blocks), self.resolution, **kwargs)
         d = dict(p.to_dict()) if hasattr(p, "to_dict") else {}
         if not full:
             d = {k: v for k, v in d.items() if k in LATENCY_KEYS}
@@ -231,7 +273,14 @@ class BudgetChecker:
                          cost.params, cost.macs)
         latency = None
         if self.predictor is not None:
-            latency = self.latency_of(blocks)
+            latency = self.latency_of(blocks, macs=cost.macs)
+            if latency.get("outside") and b.latency_ms is not None:
+                if self.on_outside is not None:
+                    latency = self.on_outside(blocks, latency)
+                if latency is None or latency.get("outside"):
+                    return Check(False, "coverage", "outside the table's coverage: "
+                                 + "; ".join((latency or {}).get("outside") or ["not measured"]), layers, cost.params,
+                                 cost.macs, latency)
             if b.latency_ms is not None:
                 bound = latency["latency_ms"] + b.latency_margin * latency["sigma_ms"]
                 if b.latency_ms < bound:

@@ -42,7 +42,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..errors import BudgetError, SearchSpaceError
 from ..space.structure import BlockSpec, format_structure, parse_structure
 from . import checkpoint as ckpt
-from .budgets import BudgetChecker, Budgets, LatencyPredictor, check_feasible, format_count, predictor_batch
+from .budgets import (
+    BudgetChecker, Budgets, LatencyPredictor, check_feasible, check_table, format_count, predictor_batch,
+)
 from .mutation import mutate, random_walk
 from .scoring import LocalScorer, Scorer, make_requests
 from .spaces import SearchSpace, load_space
@@ -139,6 +141,7 @@ def _resolve_predictor_info(predictor) -> dict | None:
         "batch": predictor_batch(predictor),
         "precision": getattr(predictor, "precision", None),
         "table": str(getattr(predictor, "table_path", getattr(predictor, "path", "")) or "") or None,
+        "table_sha256": getattr(predictor, "sha256", None),  # --resume with another table is refused
         "type": type(predictor).__name__,
     }
 
@@ -217,6 +220,9 @@ def run_search(
     if budgets.latency_ms is not None and predictor is None:
         raise BudgetError("a latency budget needs a latency table (--table): candidates are never timed")
 
+    if predictor is not None:
+        check_table(predictor, space_name=space.name, resolution=resolution, num_classes=num_classes,
+                    budgets=budgets)
     initial = space.initial_blocks(dataset)
     initial_str = format_structure(initial)
     checker = BudgetChecker(budgets, resolution, num_classes=num_classes, se=space.se, predictor=predictor)
@@ -404,6 +410,12 @@ def run_search(
     }
     measured = measure_candidates(measure_fn, result.top(top_k), resolution=resolution, se=space.se,
                                   budgets=budgets, best=best, skip_reason=measure_skip_reason)
+    if measured.get("chosen_structure") not in (None, best.structure):  # the closed loop chose another network
+        by_score = best
+        best = next(c for c in population_sorted if c.structure == measured["chosen_structure"])
+        best.latency = checker.latency_of(parse_structure(best.structure), full=True)
+        result.best = best
+        measured["best_by_score"] = {"structure": by_score.structure, "score": by_score.score}
     result.report = build_report(result, settings=settings, budgets=budgets, predictor=predictor,
                                  smallest=smallest, measured=measured, top_k=top_k)
     if out_path is not None:

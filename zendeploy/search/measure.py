@@ -15,7 +15,9 @@ from typing import Callable
 def local_measure_fn(device: str | None, predictor, workdir: str | Path,
                      num_classes_hint: int | None = None) -> tuple[Callable | None, str | None]:
     """``(measure_fn, None)`` when ``device`` (default: the table's) has a backend on this host, else
-    ``(None, reason)``. ``measure_fn(networks, resolution, se=False)`` returns one latency (ms) per network."""
+    ``(None, reason)``. ``measure_fn(networks, resolution, se=False)`` returns one latency per network, in ms per
+    image (the batch latency divided by the table's batch), and records each measurement beside the table
+    (``<table>.measured.jsonl``) so ``zendeploy latency refit`` adds it to the calibration."""
     if predictor is None:
         return None, "no latency table was given"
     device = device or getattr(predictor, "device", None)
@@ -39,8 +41,17 @@ def local_measure_fn(device: str | None, predictor, workdir: str | Path,
         return None, f"backend for '{device}' unavailable: {str(exc).splitlines()[0]}"
     classes = getattr(getattr(table, "space", None), "num_classes", None) or num_classes_hint or 1000
 
-    def measure(networks, resolution, *, se=False):
-        return measure_networks(backend, networks, resolution, num_classes=classes, workdir=Path(workdir))
+    def measure(networks, resolution, *, se=False):  # ms per image, like the budget
+        per_batch = measure_networks(backend, networks, resolution, num_classes=classes, workdir=Path(workdir))
+        path = getattr(predictor, "path", None)
+        if path and table is not None:  # every measured network joins the table's calibration set (latency refit)
+            from ..latency.sidecar import append_networks
+
+            from ..latency.schema import fingerprint_of
+
+            append_networks(path, table, networks, per_batch, resolution=resolution, num_classes=classes,
+                            source="search top-k", fingerprint=fingerprint_of(backend.provenance()))
+        return [v / backend.batch for v in per_batch]
 
     measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
     return measure, None

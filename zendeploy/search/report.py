@@ -54,13 +54,30 @@ def measure_candidates(measure_fn, candidates: Sequence, *, resolution: int, se:
         entry["measured_ms"] = float(out["latency_ms"] if isinstance(out, dict) else out)
         if isinstance(out, dict):
             entry["details"] = {k: v for k, v in out.items() if k != "latency_ms"}
+        if budgets.latency_ms is not None:
+            entry["meets_budget_measured"] = entry["measured_ms"] <= budgets.latency_ms
     chosen = next((r for r in results if r["structure"] == best.structure), None)
     chosen_ms = chosen.get("measured_ms") if chosen else None
     meets = None
+    decision = "no latency budget: the best-scoring network is kept"
     if budgets.latency_ms is not None and chosen_ms is not None:
         meets = chosen_ms <= budgets.latency_ms
+        # the closed loop decides: candidates are in score order, so the first that meets the budget as measured
+        # is the best-scoring network that does
+        pick = next((r for r in results if r["meets_budget_measured"]), None)
+        if meets:
+            decision = "the best-scoring network meets the budget as measured"
+        elif pick is not None:
+            decision = (f"the best-scoring network measured {chosen_ms:.4g} ms, over the budget; chose the "
+                        f"best-scoring of the top-{len(results)} that meets it as measured")
+            chosen, chosen_ms, meets = pick, pick["measured_ms"], True
+        else:
+            decision = (f"none of the top-{len(results)} meets the budget as measured (fastest "
+                        f"{min(r['measured_ms'] for r in results):.4g} ms); the best-scoring network is kept and "
+                        f"does not meet it")
     return {"ran": True, "backend": name, "unit": "ms per image", "results": results,
-            "chosen_measured_ms": chosen_ms, "chosen_meets_budget_measured": meets}
+            "chosen_structure": chosen["structure"] if chosen else None, "chosen_measured_ms": chosen_ms,
+            "chosen_meets_budget_measured": meets, "decision": decision}
 
 
 def _record(c) -> dict:
