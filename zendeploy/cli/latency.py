@@ -56,9 +56,9 @@ def profile_cmd(
     precision: Annotated[str, typer.Option(help="fp32, fp16 or int8 (fp16/int8: t4, pixel).")] = "fp32",
     threads: Annotated[int, typer.Option(help="CPU threads of the runtime (cpu, tflite-cpu, pixel).", min=1)] = 1,
     grid_networks: Annotated[int, typer.Option(help="Random networks whose units form the measured grid.",
-                                               min=1)] = 40,
+                                               min=1)] = 60,
     calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for the calibration.",
-                                                      min=0)] = 20,
+                                                      min=0)] = 24,
     max_macs: Annotated[Optional[str], typer.Option(help="Largest network to sample, e.g. 600M (default: twice the "
                                                          "largest official ZenNet of the space at --res, ~1G at 32).")]
     = None,
@@ -268,9 +268,15 @@ def refit_cmd(
 
         from ..latency.sidecar import read_networks, sidecar_path
 
+        from ..latency.ondemand import load_ondemand
+        from ..latency.predict import LatencyPredictor
+
         old = load_table(table)
         structures, measured, skipped = read_networks(table, old)
-        new = refit_table(old, (structures, measured))
+        holder = LatencyPredictor(old)
+        load_ondemand(holder, table)
+        ondemand = [e for e in holder.table.entries if e.origin == "on-demand"]
+        new = refit_table(old, (structures, measured), ondemand)
         if structures or skipped:
             err_console.print(f"{sidecar_path(table)}: {len(structures)} network(s) measured since profiling join "
                               f"the calibration" + (f"; {skipped} line(s) of another device, resolution or class "

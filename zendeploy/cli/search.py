@@ -115,6 +115,20 @@ def search_command(
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         measure_fn, measure_reason = local_measure_fn(device, predictor, Path(out) / "measure", num_classes)
+        on_outside = None
+        if predictor is not None:
+            from ..latency.ondemand import OnDemandUnits, load_ondemand
+
+            reused = load_ondemand(predictor, table)
+            if reused:
+                err_console.print(f"note: {reused} unit(s) timed on demand by earlier searches reused", highlight=False)
+            if measure_fn is not None:  # the table's device is on this host: out-of-coverage units are timed here
+                from ..latency.backends import make_backend
+
+                prov = predictor.table.provenance
+                on_outside = OnDemandUnits(
+                    predictor, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
+                                            precision=prov.precision), table, Path(out) / "ondemand", se=sp.se)
         columns = [
             TextColumn("[bold]search"), BarColumn(),
             TextColumn("{task.completed}/{task.total} it"),
@@ -123,6 +137,7 @@ def search_command(
             TextColumn("accept {task.fields[acc]}"),
             TextColumn("{task.fields[eps]} eval/s"),
             TextColumn("{task.fields[per_worker]}"),
+            TextColumn("{task.fields[ondemand]}"),
             TimeElapsedColumn(),
         ]
         bar = Progress(*columns, console=err_console, transient=False)
@@ -132,11 +147,14 @@ def search_command(
             nonlocal task
             if task is None:
                 bar.start()
-                task = bar.add_task("search", total=iterations, best="-", pop=0, acc="-", eps="-", per_worker="")
+                task = bar.add_task("search", total=iterations, best="-", pop=0, acc="-", eps="-", per_worker="",
+                                    ondemand="")
             bar.update(task, completed=p.iteration,
                        best="-" if p.best_score is None else f"{p.best_score:.4g}", pop=p.population,
                        acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}",
-                       per_worker=describe_workers(p.workers, p.requeued))
+                       per_worker=describe_workers(p.workers, p.requeued),
+                       ondemand=f"on-demand {p.on_demand_units} units {p.on_demand_seconds:.0f} s"
+                       if p.on_demand_units else "")
 
         scorer = None
         if ray is not None:
@@ -150,7 +168,7 @@ def search_command(
                 seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=out,
                 resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
                 measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
-                scorer=scorer,
+                scorer=scorer, on_outside=on_outside,
             )
         except KeyboardInterrupt:
             bar.stop()

@@ -18,47 +18,58 @@ from .schema import Calibration
 
 
 MIN_CALIBRATION_NETWORKS = 4  # 3 parameters, plus one held out: the fewest with a leave-one-out error
+IO_TERM_MIN_NETWORKS = 10  # the boundary term (a 4th parameter) is fitted only on this many networks or more
 FEW_CALIBRATION_NETWORKS = 10  # below this the table carries a note that its calibration error is itself uncertain
 
 
-def _solve(s: np.ndarray, n: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
-    # Relative least squares: rows divided by y; unknowns (a, b, c); prior b = 1, a = c = 0.
-    X = np.stack([np.ones_like(s), s, n], axis=1) / y[:, None]
+def _solve(X: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+    # Relative least squares: rows divided by y; unknowns (a, b, c[, d]); prior b = 1, the others 0.
+    A = X / y[:, None]
     lam = ridge * len(y)
-    A = X.T @ X + lam * np.eye(3)
-    rhs = X.T @ np.ones_like(y) + lam * np.array([0.0, 1.0, 0.0])
-    return np.linalg.solve(A, rhs)
+    prior = np.zeros(X.shape[1])
+    prior[1] = 1.0
+    return np.linalg.solve(A.T @ A + lam * np.eye(X.shape[1]), A.T @ np.ones_like(y) + lam * prior)
 
 
 def fit_calibration(sums_ms: Sequence[float], n_units: Sequence[int], measured_ms: Sequence[float],
-                    structures: Sequence[str] = (), ridge: float = 1e-3) -> Calibration:
-    """Fit ``y = a + b * sum + c * n_units`` (relative error, light ridge). Its reported error is leave-one-out:
-    every network predicted by a fit on the others, so a handful of networks cannot report a perfect fit of its own
-    residuals (3 networks would fit the 3 parameters exactly)."""
+                    structures: Sequence[str] = (), ridge: float = 1e-3,
+                    boundary_melems: Sequence[float] | None = None) -> Calibration:
+    """Fit ``y = a + b * sum + c * n_units [+ d * boundary]`` (relative error, light ridge). ``boundary_melems``: per
+    network, the activation elements (millions) crossing its unit boundaries; a unit timed alone converts its input
+    and output between layouts (e.g. ONNX Runtime's NCHWc reorders) that a network converts once, so that overhead
+    grows with activation size, not with the unit count. Its reported error is leave-one-out: every network
+    predicted by a fit on the others, so a handful of networks cannot report a perfect fit of its own residuals (3
+    networks would fit the 3 parameters exactly)."""
     s = np.asarray(sums_ms, dtype=float)
     n = np.asarray(n_units, dtype=float)
     y = np.asarray(measured_ms, dtype=float)
-    if len(y) < MIN_CALIBRATION_NETWORKS:
-        raise ValueError(f"calibration needs at least {MIN_CALIBRATION_NETWORKS} networks measured end to end (3 "
+    cols = [np.ones_like(s), s, n]
+    if boundary_melems is not None:
+        cols.append(np.asarray(boundary_melems, dtype=float))
+    X = np.stack(cols, axis=1)
+    need = MIN_CALIBRATION_NETWORKS + (X.shape[1] - 3)
+    if len(y) < need:
+        raise ValueError(f"calibration needs at least {need} networks measured end to end ({X.shape[1]} "
                          f"parameters and one held out for its error), got {len(y)}")
-    a, b, c = _solve(s, n, y, ridge)
+    w = _solve(X, y, ridge)
     loo = np.empty_like(y)
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        ai, bi, ci = _solve(s[keep], n[keep], y[keep], ridge)
-        loo[i] = ai + bi * s[i] + ci * n[i]
+        loo[i] = X[i] @ _solve(X[keep], y[keep], ridge)
     rel_loo = (loo - y) / y
     rel_raw = (s - y) / y
-    return Calibration(a_ms=float(a), b=float(b), c_ms=float(c), fitted_on=len(y),
-                       rel_std=float(np.sqrt(np.mean(rel_loo ** 2))), mape_raw=float(np.mean(np.abs(rel_raw)) * 100),
+    return Calibration(kind="affine_units_io" if X.shape[1] == 4 else "affine_units", a_ms=float(w[0]),
+                       b=float(w[1]), c_ms=float(w[2]), d_ms_per_melem=float(w[3]) if X.shape[1] == 4 else 0.0,
+                       fitted_on=len(y), rel_std=float(np.sqrt(np.mean(rel_loo ** 2))),
+                       mape_raw=float(np.mean(np.abs(rel_raw)) * 100),
                        mape_calibrated=float(np.mean(np.abs(rel_loo)) * 100), error="leave-one-out",
                        structures=list(structures), measured_ms=[float(v) for v in y])
 
 
-def apply_calibration(cal: Calibration | None, sum_ms: float, n_units: int) -> float:
+def apply_calibration(cal: Calibration | None, sum_ms: float, n_units: int, boundary_melems: float = 0.0) -> float:
     if cal is None:
         return sum_ms
-    return max(cal.a_ms + cal.b * sum_ms + cal.c_ms * n_units, 1e-6)
+    return max(cal.a_ms + cal.b * sum_ms + cal.c_ms * n_units + cal.d_ms_per_melem * boundary_melems, 1e-6)
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:

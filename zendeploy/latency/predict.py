@@ -53,6 +53,7 @@ class LatencyPrediction:
     high_ms: float
     batch_latency_ms: float  # the same prediction per batch of ``batch`` images
     raw_sum_ms: float  # sum of the units' latencies, per batch
+    boundary_melems: float  # activation elements (millions, per batch) entering and leaving the units
     calibrated: bool
     n_units: int
     measured_units: int
@@ -82,6 +83,10 @@ class LatencyPrediction:
         return d
 
 
+def _out_res(placed) -> int:
+    return 1 if placed.unit.kind == "head" else -(-placed.resolution // placed.unit.stride)
+
+
 def _signature(u: Unit, res: int) -> tuple:
     return (u.kind, u.kernel, u.kernel2 or u.kernel, u.stride, res, u.se, u.shortcut)
 
@@ -101,8 +106,12 @@ class LatencyPredictor:
         p = table.provenance
         self.device, self.backend, self.batch, self.precision = p.device, p.backend, p.batch, p.precision
         self.neighbours = neighbours
-        self._entries = table.entry_map()
         self._models = {m.family: m for m in table.unit_models}
+        self._index()
+
+    def _index(self) -> None:
+        table = self.table
+        self._entries = table.entry_map()
         self._by_signature: dict[tuple, list[tuple[np.ndarray, float]]] = {}
         self._ranges: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         per_family: dict[str, list[np.ndarray]] = {}
@@ -120,7 +129,24 @@ class LatencyPredictor:
         self.floor_ms = min(e.latency_ms for e in table.entries)  # no network runs faster than the fastest unit
         from .coverage import compute_coverage
 
-        self.coverage = table.coverage or compute_coverage(table)
+        self.coverage = compute_coverage(table) if table.coverage is None else table.coverage
+
+    def add_entries(self, entries) -> None:
+        """Entries measured after the table was written (``latency/ondemand.py``): used from now on, measured units
+        exactly and their neighbours through the residual correction; the unit coverage grows with them (the
+        range of calibrated networks does not)."""
+        from .coverage import compute_coverage
+
+        known = self.table.entry_map()
+        new = [e for e in entries if e.key not in known]
+        if not new:
+            return
+        self.table = self.table.model_copy(update={"entries": list(self.table.entries) + new})
+        cov = compute_coverage(self.table.model_copy(update={"calibration": None}))
+        old = self.coverage
+        cov.networks, cov.network_macs, cov.network_latency_ms = old.networks, old.network_macs, old.network_latency_ms
+        self.table.coverage = cov
+        self._index()
 
     @property
     def resolution(self) -> int:
@@ -184,7 +210,9 @@ class LatencyPredictor:
         raw = sum(u.latency_ms for u in units)
         measured = sum(u.latency_ms for u in units if u.origin == "measured")
         cal = self.table.calibration
-        y = apply_calibration(cal, raw, len(units))
+        boundary = self.batch * sum(p.unit.in_channels * p.resolution ** 2
+                                    + p.unit.out_channels * _out_res(p) ** 2 for p in placed) / 1e6
+        y = apply_calibration(cal, raw, len(units), boundary)
         floored = y < self.floor_ms
         y = max(y, self.floor_ms)
         scale = (y / raw) if raw > 0 else 1.0
@@ -197,7 +225,7 @@ class LatencyPredictor:
         return LatencyPrediction(
             latency_ms=y / per, sigma_ms=sigma / per, low_ms=max(y - Z_95 * sigma, self.floor_ms) / per,
             high_ms=(y + Z_95 * sigma) / per, batch_latency_ms=y,
-            raw_sum_ms=raw, calibrated=cal is not None, n_units=len(units),
+            raw_sum_ms=raw, boundary_melems=boundary, calibrated=cal is not None, n_units=len(units),
             measured_units=sum(u.origin == "measured" for u in units),
             interpolated_units=sum(u.origin == "interpolated" for u in units),
             extrapolated_units=sum(u.origin == "extrapolated" for u in units),

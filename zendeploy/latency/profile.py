@@ -144,7 +144,7 @@ def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_netwo
 
 
 def default_plan(space, resolution: int, *, dataset: str | None = None, num_classes: int | None = None,
-                 grid_networks: int = 40, calibration_networks: int = 20, min_macs: float | None = None,
+                 grid_networks: int = 60, calibration_networks: int = 24, min_macs: float | None = None,
                  max_macs: float | None = None) -> tuple[ProfilePlan, SpaceInfo]:
     """What ``zendeploy profile`` measures by default: the range a search of ``space`` at ``resolution`` reaches
     (``sampling.default_macs_range``, narrowed or widened by ``min_macs`` / ``max_macs``), sampled log-uniformly
@@ -436,22 +436,32 @@ def profile_table(
 
 
 def calibrate(table: LatencyTable, networks: Sequence[Sequence[BlockSpec]], measured_ms: Sequence[float]):
-    """Fit ``y = a + b * sum + c * n_units`` of ``table``'s unit predictions to networks measured end to end."""
+    """Fit ``y = a + b * sum + c * n_units [+ d * boundary elements]`` of ``table``'s unit predictions to networks
+    measured end to end (the boundary term from ``IO_TERM_MIN_NETWORKS`` networks on)."""
     predictor = LatencyPredictor(table.model_copy(update={"calibration": None}))
     preds = [predictor.predict(blocks, table.space.resolution, num_classes=table.space.num_classes)
              for blocks in networks]
+    from .calibrate import IO_TERM_MIN_NETWORKS
+
+    io = [p.boundary_melems for p in preds] if len(preds) >= IO_TERM_MIN_NETWORKS else None
     return fit_calibration([p.raw_sum_ms for p in preds], [p.n_units for p in preds], list(measured_ms),
-                           [format_structure(b) for b in networks])
+                           [format_structure(b) for b in networks], boundary_melems=io)
 
 
-def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequence[float]] = ((), ())
-                ) -> LatencyTable:
+def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequence[float]] = ((), ()),
+                extra_entries: Sequence[Entry] = ()) -> LatencyTable:
     """The same measurements, fitted again by this version of zendeploy: new unit models from the entries and a new
     calibration from the calibration networks stored with their measured latencies, plus ``extra_networks``
-    (structures, ms per batch) measured later on the same device (``latency/sidecar.py``). Nothing is timed."""
+    (structures, ms per batch) measured later on the same device (``latency/sidecar.py``), and ``extra_entries``
+    timed on demand by searches (``latency/ondemand.py``). Nothing is timed."""
     from ..space.structure import parse_structure
 
     refitted = table.model_copy(deep=True)
+    known = refitted.entry_map()
+    added_units = [e for e in extra_entries if e.key not in known]
+    refitted.entries = list(refitted.entries) + added_units
+    if added_units:
+        refitted.provenance.notes.append(f"{len(added_units)} unit(s) timed on demand by searches joined the entries")
     refitted.unit_models = fit_unit_models(refitted.entries)
     refitted.calibration = None
     old = table.calibration

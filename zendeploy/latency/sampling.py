@@ -119,9 +119,9 @@ def _scaled_to_macs(blocks: Sequence[BlockSpec], space, target: float, resolutio
             out.append(BlockSpec(b.name, b.in_channels, w, b.stride, b.sub_layers, btn))
         return tuple(rechain(out))
 
-    lo, hi = 1 / 64, 64.0
+    lo, hi = 1 / 1024, 64.0
     best = None
-    for _ in range(30):  # bisection on log(m); MACs grow with m
+    for _ in range(40):  # bisection on log(m); MACs grow with m
         m = math.sqrt(lo * hi)
         cand = at(m)
         macs = network_cost(cand, resolution, num_classes=num_classes).macs
@@ -143,7 +143,6 @@ def _template(initial: Sequence[BlockSpec], rng: random.Random, space, lead: str
 
     types = space.block_types
     body = [b for b in initial if BLOCK_TYPES.get(b.name).family != CONV]
-    blocks: list[BlockSpec] = [initial[0]]
     frozen: set[int] = set()
     stages = []
     for b in body:
@@ -152,22 +151,34 @@ def _template(initial: Sequence[BlockSpec], rng: random.Random, space, lead: str
             stages.append(1)
     budget = max_layers or 3 * len(stages)
     subs = [1] * len(stages)
+    weights = [math.exp(rng.uniform(-1.5, 1.5)) for _ in stages]  # depth piles up in some stages, as in ZenNets
     for _ in range(rng.randint(0, max(0, budget - len(stages)))):
-        subs[rng.randrange(len(subs))] += 1
-    width = max(space.min_channels, initial[0].out_channels)
+        subs[rng.choices(range(len(subs)), weights)[0]] += 1
+    # width profile: a random growth per stride-2 stage (0.6x to 2.5x), each block jittered independently, so
+    # the scaled networks range from wide-early (large activation maps) to narrow-early, as searched networks do
+    # drawn 16x too wide (the MACs scaling shrinks them): widths and bottleneck ratios survive integer rounding
+    base = 16 * max(space.min_channels, initial[0].out_channels) * math.exp(rng.uniform(-0.7, 2.5))
+    stem = initial[0]
+    blocks: list[BlockSpec] = [BlockSpec(stem.name, stem.in_channels, max(1, int(base * math.exp(rng.uniform(-0.7, 0.7)))),
+                                         stem.stride, stem.sub_layers, None)]
+    growth = math.exp(rng.uniform(math.log(0.6), math.log(2.5)))
     for stride, sub in zip(stages, subs):
         name = lead if rng.random() < 0.5 else types[rng.randrange(len(types))]
         fam = BLOCK_TYPES.get(name).family
-        width = width * (2.0 if stride > 1 else 1.0) * math.exp(rng.uniform(-0.5, 0.7))
+        base *= growth if stride > 1 else 1.0
+        width = base * math.exp(rng.uniform(-0.9, 0.9))
         ratio = math.exp(rng.uniform(math.log(1 / 8), math.log(0.5))) if "K1K" in name else \
             math.exp(rng.uniform(math.log(0.25), 0.0)) if fam != "inverted" else math.exp(rng.uniform(-1.0, 0.3))
-        w = max(space.min_channels, int(width))
-        blocks.append(BlockSpec(name, blocks[-1].out_channels, w, stride, sub, max(space.min_channels,
-                                                                                     int(w * ratio))))
+        w = max(1, int(width))
+        blocks.append(BlockSpec(name, blocks[-1].out_channels, w, stride, sub, max(1, int(w * ratio))))
     last = initial[-1]
-    blocks.append(BlockSpec(last.name, blocks[-1].out_channels, last.out_channels, last.stride, last.sub_layers, None))
-    if space.freeze_1x1_conv:
-        frozen.add(len(blocks) - 1)
+    if space.freeze_1x1_conv:  # the final 1x1 keeps its width in this space
+        frozen.add(len(blocks))
+        width = last.out_channels
+    else:  # free: from narrow to the 2048 of the ImageNet ZenNets, drawn 16x wide like the others
+        width = 16 * math.exp(rng.uniform(math.log(64), math.log(2048)))
+    blocks.append(BlockSpec(last.name, blocks[-1].out_channels, max(1, int(width)), last.stride, last.sub_layers,
+                            None))
     return blocks, frozen
 
 

@@ -235,9 +235,9 @@ class BudgetChecker:
             self._takes_macs = predictor is not None and "macs" in inspect.signature(predictor.predict).parameters
         except (TypeError, ValueError):
             self._takes_macs = False
-        # on_outside(blocks, latency) -> latency: a candidate with a latency budget whose prediction lies outside the
-        # table's coverage is rejected ('coverage') unless this returns a prediction inside it (e.g. after timing the
-        # missing units on demand, ``zendeploy.latency.ondemand``).
+        # on_outside(blocks, reasons) -> bool: a candidate with a latency budget whose prediction lies outside the
+        # table's coverage is rejected ('coverage') unless this extends the table so that it lies inside (True: e.g.
+        # ``zendeploy.latency.ondemand.OnDemandUnits`` timed its missing units on this host).
         self.on_outside = None
 
     def latency_of(self, blocks: Sequence[BlockSpec], *, full: bool = False, macs: int | None = None) -> dict:
@@ -275,12 +275,11 @@ class BudgetChecker:
         if self.predictor is not None:
             latency = self.latency_of(blocks, macs=cost.macs)
             if latency.get("outside") and b.latency_ms is not None:
-                if self.on_outside is not None:
-                    latency = self.on_outside(blocks, latency)
-                if latency is None or latency.get("outside"):
-                    return Check(False, "coverage", "outside the table's coverage: "
-                                 + "; ".join((latency or {}).get("outside") or ["not measured"]), layers, cost.params,
-                                 cost.macs, latency)
+                if self.on_outside is not None and self.on_outside(blocks, latency["outside"]):
+                    latency = self.latency_of(blocks, macs=cost.macs)  # the table now holds the missing units
+                if latency.get("outside"):
+                    return Check(False, "coverage", "outside the table's coverage: " + "; ".join(latency["outside"]),
+                                 layers, cost.params, cost.macs, latency)
             if b.latency_ms is not None:
                 bound = latency["latency_ms"] + b.latency_margin * latency["sigma_ms"]
                 if b.latency_ms < bound:

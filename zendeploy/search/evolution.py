@@ -96,6 +96,8 @@ class ProgressInfo:
     iterations_per_second: float
     workers: dict = field(default_factory=dict)  # worker -> {"evaluations", "seconds"} (busy time), this run
     requeued: int = 0  # candidates re-submitted because their worker died
+    on_demand_units: int = 0  # units timed on demand (outside the table's coverage), this run
+    on_demand_seconds: float = 0.0
 
 
 @dataclass
@@ -175,6 +177,7 @@ def run_search(
     random_walk_steps: int | None = None,
     plot: bool = True,
     scorer: Scorer | None = None,
+    on_outside: Callable[..., bool] | None = None,
 ) -> SearchResult:
     """Search ``space`` under ``budgets`` and return the best candidate (see module docstring for the semantics).
 
@@ -185,6 +188,9 @@ def run_search(
     ``scorer``: what computes the proxies (``zendeploy.search.scoring``); default a ``LocalScorer`` of ``workers``
     processes. ``zendeploy.distributed.scoring.RayScorer`` scores on a Ray cluster, ``step`` evaluations in flight;
     results are the same as a local run with the same ``step``.
+    ``on_outside(blocks, reasons) -> bool``: called for a candidate whose latency prediction lies outside the table's
+    coverage; True when it extended the table (``zendeploy.latency.ondemand.OnDemandUnits`` times the missing units
+    on this host). Without it such candidates are rejected and counted as ``coverage``.
     """
     from ..proxies import get_proxy
 
@@ -226,6 +232,7 @@ def run_search(
     initial = space.initial_blocks(dataset)
     initial_str = format_structure(initial)
     checker = BudgetChecker(budgets, resolution, num_classes=num_classes, se=space.se, predictor=predictor)
+    checker.on_outside = on_outside
     smallest = check_feasible(space, initial, budgets, resolution, num_classes=num_classes, se=space.se,
                               predictor=predictor)
     initial_check = checker.check(initial)
@@ -291,6 +298,8 @@ def run_search(
             evaluations_per_second=counters["evaluations"] / el if el > 0 else 0.0,
             iterations_per_second=its / el if el > 0 else 0.0,
             workers=session_workers, requeued=int(counters.get("requeued", 0)),
+            on_demand_units=int(getattr(on_outside, "units", 0) or 0),
+            on_demand_seconds=float(getattr(on_outside, "seconds", 0.0) or 0.0),
         ))
 
     report_progress()
@@ -407,6 +416,10 @@ def run_search(
         "layers_budget_from_space": layers_from_space, "random_walk_steps": random_walk_steps,
         "predictor": _resolve_predictor_info(predictor),
         **{k: v for k, v in scorer.describe().items() if k in ("executor", "cluster")},
+        "on_demand": None if on_outside is None else {
+            "units_timed": int(getattr(on_outside, "units", 0) or 0),
+            "seconds": round(float(getattr(on_outside, "seconds", 0.0) or 0.0), 2),
+            "journal": str(getattr(on_outside, "journal", "")) or None},
     }
     measured = measure_candidates(measure_fn, result.top(top_k), resolution=resolution, se=space.se,
                                   budgets=budgets, best=best, skip_reason=measure_skip_reason)

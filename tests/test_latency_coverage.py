@@ -1,0 +1,210 @@
+"""Coverage, physical predictions, batch semantics, budgets the table cannot back, units timed on demand, the closed
+loop's decision and measurements that join the calibration: real ONNX Runtime with tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zendeploy.errors import BudgetError, LatencyTableError
+from zendeploy.latency.backends import TimingSettings, make_backend
+from zendeploy.latency.calibrate import fit_calibration
+from zendeploy.latency.predict import LatencyPredictor, load_predictor
+from zendeploy.latency.profile import ProfileSettings, plan_profile, profile_table, refit_table
+from zendeploy.latency.schema import SpaceInfo, load_table, save_table
+from zendeploy.search import Budgets, run_search
+from zendeploy.search.report import measure_candidates
+from zendeploy.space.structure import parse_structure
+
+pytest.importorskip("onnxruntime", reason="needs the [onnx] extra")
+
+FAST = ProfileSettings(passes=2, timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0), reference_every=50,
+                       max_extra_passes=0)
+SPACE_FILE = {
+    "name": "tiny", "block_types": [["SuperResK3K3", "SuperResK1K3K1"]], "min_channels": 8, "max_channels": 64,
+    "initial": {"cifar": "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperResK3K3(16,16,2,8,1)"
+                         "SuperConvK1BNRELU(16,32,1,1)"},
+    "max_layers": {"cifar": 6},
+}
+GRID = [
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperResK3K3(16,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)",
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,24,2,16,1)SuperResK3K3(24,24,2,16,1)SuperConvK1BNRELU(24,32,1,1)",
+    "SuperConvK3BNRELU(3,16,1,1)SuperResK3K3(16,16,2,8,1)SuperResK3K3(16,32,2,16,1)SuperConvK1BNRELU(32,32,1,1)",
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,32,2,8,1)SuperResK3K3(32,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)",
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,16,1)SuperResK3K3(16,24,2,8,1)SuperConvK1BNRELU(24,32,1,1)",
+]
+WIDE = "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,64,2,48,1)SuperResK3K3(64,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
+BOTTLENECK = ("SuperConvK3BNRELU(3,8,1,1)SuperResK1K3K1(8,16,2,8,1)SuperResK3K3(16,16,2,8,1)"
+              "SuperConvK1BNRELU(16,32,1,1)")
+
+
+def _space(tmp_path):
+    from zendeploy.search import space_from_dict
+
+    return space_from_dict(SPACE_FILE, source="test")
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    """A real table (ONNX Runtime, 2 passes) of basic units only, over 5 grid networks, calibrated on the same 5."""
+    d = tmp_path_factory.mktemp("cov")
+    nets = [parse_structure(s) for s in GRID]
+    info = SpaceInfo(name="tiny", resolution=16, num_classes=10, dataset="cifar",
+                     definition={**SPACE_FILE})
+    out = d / "tiny.json"
+    profile_table(make_backend("cpu"), plan_profile(nets, nets, 16, num_classes=10), out, space=info, settings=FAST)
+    return out
+
+
+def test_coverage_is_recorded_and_checked(tiny_table):
+    table = load_table(tiny_table)
+    cov = table.coverage
+    basic = next(f for f in cov.families if f.family == "basic")
+    assert basic.kernels == [3] and basic.se == [False] and basic.in_channels[0] >= 8
+    assert cov.networks == 5 and cov.network_macs[0] < cov.network_macs[1]
+    p = LatencyPredictor(table)
+    inside = p.predict(parse_structure(GRID[0]), 16, num_classes=10)
+    assert inside.inside and not inside.outside
+    wide = p.predict(parse_structure(WIDE), 16, num_classes=10)
+    assert any("64 output channels outside the measured" in r for r in wide.outside)
+    with pytest.raises(LatencyTableError, match=r"outside the table's coverage \(strict\): .*channels"):
+        p.predict(parse_structure(WIDE), 16, num_classes=10, strict=True)
+    se = p.predict(parse_structure(GRID[0]), 16, num_classes=10, se=True)
+    assert any("with SE were never measured" in r for r in se.outside)
+
+
+def test_predictions_are_physical_and_per_image(tiny_table):
+    table = load_table(tiny_table)
+    # a calibration with a large negative intercept: the prediction stops at the fastest measured unit, never 0
+    bad = table.model_copy(update={"calibration": fit_calibration([1, 2, 3, 4], [1, 1, 1, 1], [0.1, 1.1, 2.1, 3.1])})
+    p = LatencyPredictor(bad).predict(parse_structure(GRID[0]), 16, num_classes=10)
+    floor = min(e.latency_ms for e in table.entries)
+    assert p.batch_latency_ms >= floor and p.low_ms >= floor and p.sigma_ms > 0
+    four = table.model_copy(update={"provenance": table.provenance.model_copy(update={"batch": 4})})
+    q = LatencyPredictor(four).predict(parse_structure(GRID[0]), 16, num_classes=10)
+    assert q.latency_ms == pytest.approx(q.batch_latency_ms / 4) and q.unit == "ms per image at batch 4 on cpu"
+
+
+def test_batch_4_table_budgets_are_per_image(tmp_path):
+    """A table measured at batch 4: its networks' latencies are per batch, the search's budget per image."""
+    nets = [parse_structure(s) for s in GRID[:4]]
+    info = SpaceInfo(name="tiny", resolution=16, num_classes=10, dataset="cifar", definition={**SPACE_FILE})
+    out = tmp_path / "b4.json"
+    table = profile_table(make_backend("cpu", batch=4), plan_profile(nets, nets, 16, num_classes=10), out,
+                          space=info, settings=FAST)
+    assert table.provenance.batch == 4
+    pred = load_predictor(out)
+    lo, hi = (v / 4 for v in table.coverage.network_latency_ms)
+    budget = (lo + hi) / 2  # per image: inside the covered range only once divided by the batch
+    r = run_search(_space(tmp_path), Budgets(latency_ms=budget), resolution=16, num_classes=10, population=4,
+                   iterations=6, proxy="params", batch_size=1, predictor=pred)
+    assert r.best.latency["latency_ms"] <= budget
+    assert r.report["best"]["latency"]["unit"] == "ms per image at batch 4 on cpu"
+    with pytest.raises(BudgetError, match="beyond the slowest network"):  # the per-batch figure is refused
+        run_search(_space(tmp_path), Budgets(latency_ms=hi * 4 * 1.5), resolution=16, num_classes=10, population=4,
+                   iterations=2, proxy="params", batch_size=1, predictor=pred)
+
+
+def test_search_refuses_what_the_table_cannot_back(tiny_table, tmp_path):
+    pred = load_predictor(tiny_table)
+    cov = pred.table.coverage
+    kw = dict(resolution=16, num_classes=10, population=4, iterations=2, proxy="params", batch_size=1, predictor=pred)
+    with pytest.raises(BudgetError, match=r"below the fastest network .* was calibrated on .*--min-macs"):
+        run_search(_space(tmp_path), Budgets(latency_ms=cov.network_latency_ms[0] / 2), **kw)
+    with pytest.raises(BudgetError, match=r"beyond the slowest network .*zendeploy profile --device cpu .*--max-macs"):
+        run_search(_space(tmp_path), Budgets(latency_ms=cov.network_latency_ms[1] * 3), **kw)
+    with pytest.raises(BudgetError, match="profiled for resolution 16, this search uses 32"):
+        run_search(_space(tmp_path), Budgets(latency_ms=cov.network_latency_ms[1]), **{**kw, "resolution": 32})
+    with pytest.raises(BudgetError, match="profiled for class count 10, this search uses 100"):
+        run_search(_space(tmp_path), Budgets(latency_ms=cov.network_latency_ms[1]), **{**kw, "num_classes": 100})
+    with pytest.raises(BudgetError, match="profiled for space tiny, this search uses resnet"):
+        run_search("resnet", Budgets(latency_ms=cov.network_latency_ms[1]), **kw)
+
+
+def test_units_outside_coverage_are_timed_on_demand_and_reused(tiny_table, tmp_path):
+    """The tiny table never measured a bottleneck unit: without a timer such candidates are rejected ('coverage'),
+    with one they are timed here, journalled beside the table, used, and reused by the next search."""
+    from zendeploy.latency.ondemand import OnDemandUnits, load_ondemand, ondemand_path
+
+    table_path = tmp_path / "t.json"
+    table_path.write_bytes(tiny_table.read_bytes())
+    pred = LatencyPredictor(load_table(table_path))
+    blocks = parse_structure(BOTTLENECK)
+    assert any("no 'bottleneck' unit" in r for r in pred.predict(blocks, 16, num_classes=10).outside)
+    timer = OnDemandUnits(pred, make_backend("cpu"), table_path, tmp_path / "work", settings=FAST)
+    assert timer(blocks, ["test"]) is True and timer.units == 2 and timer.seconds > 0
+    assert pred.predict(blocks, 16, num_classes=10).inside  # both bottleneck units are now entries
+    lines = ondemand_path(table_path).read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(x)["entry"]["origin"] == "on-demand" for x in lines)
+    fresh = LatencyPredictor(load_table(table_path))
+    assert load_ondemand(fresh, table_path) == 2 and fresh.predict(blocks, 16, num_classes=10).inside
+    assert timer(blocks, ["again"]) is False  # nothing left to time
+    # refit folds them into the table
+    refitted = refit_table(load_table(table_path), extra_entries=[e for e in fresh.table.entries
+                                                                  if e.origin == "on-demand"])
+    assert any(m.family == "bottleneck" for m in refitted.unit_models) is False  # 2 entries: too few for a model
+    assert sum(e.origin == "on-demand" for e in refitted.entries) == 2
+
+
+def test_search_rejects_out_of_coverage_candidates_without_a_timer(tiny_table, tmp_path):
+    space = dict(SPACE_FILE, block_types=[["SuperResK3K3", "SuperResK1K3K1"]], max_channels=128)
+    from zendeploy.search import space_from_dict
+
+    pred = LatencyPredictor(load_table(tiny_table))
+    hi = pred.table.coverage.network_latency_ms[1]
+    r = run_search(space_from_dict(space, source="t"), Budgets(latency_ms=hi), resolution=16, num_classes=10,
+                   population=4, iterations=40, proxy="params", batch_size=1, predictor=pred, seed=1)
+    assert r.rejected.get("coverage", 0) > 0
+    for c in r.population:
+        assert not c.latency.get("outside")
+
+
+def test_closed_loop_chooses_the_best_scoring_net_that_meets_the_budget_as_measured():
+    class C:
+        def __init__(self, s, ms):
+            self.structure, self.latency_ms = s, ms
+
+    top = [C(GRID[0], 1.0), C(GRID[1], 1.1), C(GRID[2], 0.9)]  # score order
+    measured = {GRID[0]: 1.3, GRID[1]: 1.15, GRID[2]: 0.95}
+
+    def device(networks, resolution, *, se=False):  # the device's answer: the measurement boundary
+        from zendeploy.space.structure import format_structure
+
+        return [measured[format_structure(b)] for b in networks]
+
+    m = measure_candidates(device, top, resolution=16, se=False, budgets=Budgets(latency_ms=1.2), best=top[0])
+    assert m["chosen_structure"] == GRID[1] and m["chosen_meets_budget_measured"] is True
+    assert "over the budget; chose the best-scoring" in m["decision"]
+    none = measure_candidates(device, top, resolution=16, se=False, budgets=Budgets(latency_ms=0.5), best=top[0])
+    assert none["chosen_meets_budget_measured"] is False and "none of the top-3" in none["decision"]
+
+
+def test_closed_loop_on_real_onnxruntime_measures_and_records(tiny_table, tmp_path):
+    """A real search: the top-k are measured by ONNX Runtime, the chosen net meets the budget as measured (or the
+    report says none does), and every measured net is recorded beside the table for the next refit."""
+    from zendeploy.latency.sidecar import read_networks, sidecar_path
+    from zendeploy.search.measure import local_measure_fn
+
+    table_path = tmp_path / "t.json"
+    table_path.write_bytes(tiny_table.read_bytes())
+    pred = load_predictor(table_path)
+    hi = pred.table.coverage.network_latency_ms[1]
+    fn, reason = local_measure_fn(None, pred, tmp_path / "m")
+    assert reason is None
+    r = run_search(_space(tmp_path), Budgets(latency_ms=hi), resolution=16, num_classes=10, population=4,
+                   iterations=8, proxy="params", batch_size=1, predictor=pred, measure_fn=fn, top_k=3)
+    m = r.report["measured"]
+    assert m["ran"] and len(m["results"]) >= 1 and m["decision"]
+    if m["chosen_meets_budget_measured"]:
+        assert next(x for x in m["results"] if x["structure"] == r.best.structure)["measured_ms"] <= hi
+    structures, ms, skipped = read_networks(table_path, load_table(table_path))
+    assert len(structures) == len(m["results"]) and skipped == 0 and sidecar_path(table_path).exists()
+    refitted = refit_table(load_table(table_path), (structures, ms))
+    assert refitted.calibration.fitted_on >= 5
+
+
+def test_too_few_calibration_networks_are_refused():
+    nets = [parse_structure(s) for s in GRID]
+    with pytest.raises(LatencyTableError, match="3 calibration network.*at least 4"):
+        plan_profile(nets, nets[:3], 16, num_classes=10)
