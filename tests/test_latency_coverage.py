@@ -131,7 +131,8 @@ def test_units_outside_coverage_are_timed_on_demand_and_reused(tiny_table, tmp_p
     table_path.write_bytes(tiny_table.read_bytes())
     pred = LatencyPredictor(load_table(table_path))
     blocks = parse_structure(BOTTLENECK)
-    assert any("no 'bottleneck' unit" in r for r in pred.predict(blocks, 16, num_classes=10).outside)
+    with pytest.raises(LatencyTableError, match="no measurements for 'bottleneck' units"):  # never a silent 0
+        pred.predict(blocks, 16, num_classes=10)
     timer = OnDemandUnits(pred, make_backend("cpu"), table_path, tmp_path / "work", settings=FAST)
     assert timer(blocks, ["test"]) is True and timer.units == 2 and timer.seconds > 0
     assert pred.predict(blocks, 16, num_classes=10).inside  # both bottleneck units are now entries
@@ -143,8 +144,8 @@ def test_units_outside_coverage_are_timed_on_demand_and_reused(tiny_table, tmp_p
     # refit folds them into the table
     refitted = refit_table(load_table(table_path), extra_entries=[e for e in fresh.table.entries
                                                                   if e.origin == "on-demand"])
-    assert any(m.family == "bottleneck" for m in refitted.unit_models) is False  # 2 entries: too few for a model
     assert sum(e.origin == "on-demand" for e in refitted.entries) == 2
+    assert next(m for m in refitted.unit_models if m.family == "bottleneck").fitted_on == 2
 
 
 def test_search_rejects_out_of_coverage_candidates_without_a_timer(tiny_table, tmp_path):

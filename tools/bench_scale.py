@@ -15,7 +15,7 @@ Two jobs, each measured in the same run against a reference with no Ray at all:
 
 Each configuration is repeated ``--repeats`` times in interleaved order; the table gives the median rate, the spread
 (min-max) and the median ratio against the reference of the same repeat. On a shared 2-core host the 2-worker rows
-are bounded by the 2 cores (and by the host's own noise; see shared/LATENCY_NOTES.md).
+are bounded by the 2 cores (and by the host's own noise: timings of one network spread 14-21 % over minutes here).
 
     python tools/bench_scale.py                       # ~5 min on 2 cores
     python tools/bench_scale.py --jobs search --repeats 5 --json scale.json

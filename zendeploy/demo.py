@@ -142,8 +142,10 @@ def _reference(settings: DemoSettings, predictor, table_path: Path, out: Path, p
     classes = table.space.num_classes
     per_batch = measure_networks(backend, [blocks], settings.resolution, num_classes=classes, passes=settings.passes,
                                  workdir=out / "reference", progress=progress)[0]
+    from .latency.schema import backend_fingerprint
+
     append_networks(table_path, table, [blocks], [per_batch], resolution=settings.resolution, num_classes=classes,
-                    source=f"demo reference {settings.reference}")
+                    source=f"demo reference {settings.reference}", fingerprint=backend_fingerprint(backend))
     score = _zen(blocks, settings)
     pred = predictor.predict(blocks, settings.resolution, num_classes=classes)
     ref = {"name": settings.reference, "structure": entry.structure, "table": str(table_path),
@@ -212,12 +214,20 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     t = time.perf_counter()
     search_dir = out / "search"
     measure_fn, reason = local_measure_fn(None, predictor, search_dir / "measure")  # the table's own device
+    from .latency.backends import make_backend
+    from .latency.ondemand import OnDemandUnits, load_ondemand
+
+    load_ondemand(predictor, table_path)
+    prov = predictor.table.provenance
+    on_outside = OnDemandUnits(predictor, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
+                                                       precision=prov.precision), table_path, search_dir / "ondemand",
+                               se=space.se)
     result = run_search(
         space, Budgets(latency_ms=budget), resolution=settings.resolution, population=settings.population,
         iterations=settings.iterations, max_evaluations=settings.max_evaluations, proxy=settings.proxy,
         batch_size=settings.batch_size, seed=settings.seed, predictor=predictor, out_dir=search_dir,
         resume=(search_dir / CHECKPOINT_NAME).is_file(), top_k=settings.top_k, measure_fn=measure_fn,
-        measure_skip_reason=reason, progress=search_progress,
+        measure_skip_reason=reason, progress=search_progress, on_outside=on_outside,
     )
     seconds["search"] = round(time.perf_counter() - t, 2)
     best = result.best

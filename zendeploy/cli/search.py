@@ -210,7 +210,8 @@ def _print_summary(result, out: Path, format_count) -> None:
     m = r["measured"]
     if m["ran"]:
         meets = m.get("chosen_meets_budget_measured")
-        t.add_row("measured", f"{m.get('chosen_measured_ms')} ms; meets budget: {meets}")
+        t.add_row("measured", f"{m.get('chosen_measured_ms')} ms per image; meets budget: {meets}")
+        t.add_row("closed loop", m.get("decision", "-"))
     else:
         t.add_row("measured", f"not run ({m['reason']})")
     if not r["settings"]["initial_within_budgets"]:

@@ -26,7 +26,7 @@ from ..space.structure import BlockSpec
 from ..space.units import network_units
 from .coverage import check_units
 from .model import unit_key
-from .schema import Entry, fingerprint_of
+from .schema import Entry, backend_fingerprint, fingerprint_of
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class OnDemandUnits:
         self.progress = progress or (lambda *a, **k: None)
         self.units = 0  # timed by this object
         self.seconds = 0.0
-        self.fingerprint = fingerprint_of(backend.provenance())
+        self.fingerprint = backend_fingerprint(backend)
 
     def missing(self, blocks: Sequence[BlockSpec], resolution: int) -> dict:
         """The candidate's units outside the unit coverage, by key."""

@@ -165,6 +165,10 @@ class LatencyPredictor:
             pred = UnitPrediction(key, entry.latency_ms, max(spread, 0.01 * entry.latency_ms), "measured")
         else:
             model = self._models.get(unit.kind)
+            if model is None and unit.kind in self._ranges:  # one entry of the family: too few for a model
+                pred = self._scaled_nearest(unit, resolution, key)
+                self._cache[key] = pred
+                return pred
             if model is None:
                 raise LatencyTableError(
                     f"table {self.device}/{self.backend} has no measurements for '{unit.kind}' units (needed for "
@@ -191,6 +195,21 @@ class LatencyPredictor:
             pred = UnitPrediction(key, base, base * sigma_rel, origin)
         self._cache[key] = pred
         return pred
+
+    def _scaled_nearest(self, unit: Unit, resolution: int, key: str) -> UnitPrediction:
+        """A family measured too sparsely for a model: its nearest entry scaled by the work features' sum (an
+        extrapolation with a 50 % error bar; the coverage check names the gap)."""
+        from .model import unit_features
+
+        def work(u: Unit, r: int) -> float:
+            return sum(unit_features(u, r).values())
+
+        same = [e for e in self.table.entries if e.unit.kind == unit.kind]
+        here = _log_channels(unit)
+        e = min(same, key=lambda e: float(np.linalg.norm(here - _log_channels(fields_unit(e.unit)[0]))))
+        u0, r0 = fields_unit(e.unit)
+        value = e.latency_ms * work(unit, resolution) / max(work(u0, r0), 1e-12)
+        return UnitPrediction(key, value, 0.5 * value, "extrapolated")
 
     def predict(self, blocks: Sequence[BlockSpec], resolution: int | None = None, *, se: bool = False,
                 num_classes: int | None = None, strict: bool = False, macs: int | None = None) -> LatencyPrediction:

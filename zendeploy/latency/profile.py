@@ -1,6 +1,6 @@
 """Build a latency table: plan units, convert them, time them in shuffled passes, fit, calibrate, write.
 
-Method (facts in ``shared/LATENCY_NOTES.md``: single timings on a shared 2-core host spread by 15-20 %):
+Method (single timings on a shared 2-core host spread by 14-21 % over minutes, so nothing rests on one timing):
 
 1. Plan: the units of ``grid_networks`` (networks sampled from the search space, so unit shapes follow the space's
    stage and resolution schedule) plus, per unit signature, its smallest and widest variant (so the fitted model

@@ -85,6 +85,11 @@ def fingerprint_of(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: fields.get(k) for k in FINGERPRINT_FIELDS}
 
 
+def backend_fingerprint(backend) -> dict[str, Any]:
+    """The fingerprint a table measured by ``backend`` would have (its provenance plus batch and precision)."""
+    return fingerprint_of({**backend.provenance(), "precision": backend.precision, "batch": backend.batch})
+
+
 def check_shards_match(shards: list[tuple[str, dict[str, Any]]]) -> None:
     """Refuse to merge measurements of devices whose fingerprints differ: ``shards`` is a list of (name, provenance
     fields); the error names the first field that differs and the two shards."""

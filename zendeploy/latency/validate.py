@@ -50,6 +50,7 @@ class ValidationReport:
     interval_coverage_pct: float | None = None  # share of networks measured inside their 95 % interval
     violations_spread_pct: float | None = None  # pooled over budgets at the 10th..90th percentile of measured
     thirds: list[dict] = field(default_factory=list)  # accuracy per third of the MACs range (log scale)
+    violations_by_margin: dict = field(default_factory=dict)  # --latency-margin Z -> pooled violation rate, %
     sampler: str = ""
 
     def to_dict(self) -> dict:
@@ -91,6 +92,11 @@ def _summarise(report: "ValidationReport", table: LatencyTable) -> None:
         inside = [lo <= y <= hi for lo, y, hi in zip(report.low_ms, m, report.high_ms)]
         report.interval_coverage_pct = 100.0 * sum(inside) / len(inside)
     report.violations_spread_pct = _budget_spread_violations(report.predicted_ms, m)
+    if report.low_ms:  # what --latency-margin Z buys: budgets checked as prediction + Z sigma
+        sigma = [(hi - lo) / (2 * 1.96) for lo, hi in zip(report.low_ms, report.high_ms)]
+        report.violations_by_margin = {
+            str(z): round(_budget_spread_violations([p + z * s for p, s in zip(report.predicted_ms, sigma)], m), 2)
+            for z in (0, 0.5, 1, 1.5, 2)}
     if report.macs and len(report.macs) >= 6:
         lo = math.log(table.space.min_macs or min(report.macs))
         hi = math.log(table.space.max_macs or max(report.macs))

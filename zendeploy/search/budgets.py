@@ -256,6 +256,15 @@ class BudgetChecker:
                 d[k] = float(getattr(p, k))
         return d
 
+    def _latency_or_gap(self, blocks: Sequence[BlockSpec], macs: int) -> dict:
+        """The prediction, or (a unit family the table never measured) a record naming the gap, never a number."""
+        from ..errors import LatencyTableError
+
+        try:
+            return self.latency_of(blocks, macs=macs)
+        except LatencyTableError as exc:
+            return {"outside": [str(exc).split(";")[0]]}
+
     def check(self, blocks: Sequence[BlockSpec]) -> Check:
         b = self.budgets
         layers = num_layers(blocks)
@@ -273,10 +282,10 @@ class BudgetChecker:
                          cost.params, cost.macs)
         latency = None
         if self.predictor is not None:
-            latency = self.latency_of(blocks, macs=cost.macs)
+            latency = self._latency_or_gap(blocks, cost.macs)
             if latency.get("outside") and b.latency_ms is not None:
                 if self.on_outside is not None and self.on_outside(blocks, latency["outside"]):
-                    latency = self.latency_of(blocks, macs=cost.macs)  # the table now holds the missing units
+                    latency = self._latency_or_gap(blocks, cost.macs)  # the table now holds the missing units
                 if latency.get("outside"):
                     return Check(False, "coverage", "outside the table's coverage: " + "; ".join(latency["outside"]),
                                  layers, cost.params, cost.macs, latency)
@@ -343,12 +352,22 @@ def check_feasible(space: SearchSpace, blocks: Sequence[BlockSpec], budgets: Bud
     if predictor is not None:
         preds = []
         kwargs = predict_kwargs(predictor, se=se, num_classes=num_classes)
+        from ..errors import LatencyTableError
+
+        gaps = []
         for s in cands:
-            p = predictor.predict(s, resolution, **kwargs)
+            try:
+                p = predictor.predict(s, resolution, **kwargs)
+            except LatencyTableError as exc:  # a block type the table never measured: the search rejects those
+                gaps.append(str(exc).split(";")[0])
+                continue
             preds.append(float(p.latency_ms) + budgets.latency_margin * float(p.sigma_ms))
+        if not preds:
+            raise BudgetError(f"the latency table cannot predict even {where}: {gaps[0]}")
         info["latency_ms"] = min(preds)
         if budgets.latency_ms is not None and budgets.latency_ms < info["latency_ms"]:
             margin = f" (prediction + {budgets.latency_margin:g} sigma)" if budgets.latency_margin else ""
             raise BudgetError(f"infeasible latency budget: {where} is predicted at {info['latency_ms']:.4g} ms"
                               f"{margin} > {budgets.latency_ms:g} ms per image")
     return info
+

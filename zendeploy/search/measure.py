@@ -47,10 +47,10 @@ def local_measure_fn(device: str | None, predictor, workdir: str | Path,
         if path and table is not None:  # every measured network joins the table's calibration set (latency refit)
             from ..latency.sidecar import append_networks
 
-            from ..latency.schema import fingerprint_of
+            from ..latency.schema import backend_fingerprint
 
             append_networks(path, table, networks, per_batch, resolution=resolution, num_classes=classes,
-                            source="search top-k", fingerprint=fingerprint_of(backend.provenance()))
+                            source="search top-k", fingerprint=backend_fingerprint(backend))
         return [v / backend.batch for v in per_batch]
 
     measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
