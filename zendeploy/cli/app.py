@@ -44,9 +44,17 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
+    """SIGTERM (``timeout``, ``docker stop``, Slurm, systemd) stops a command the way Ctrl-C does: a search writes its
+    checkpoint, a profile keeps its journal, and the command says how to resume."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
     import sys
 
     from .common import expand_bare_options
 
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     app(args=expand_bare_options(sys.argv[1:]), prog_name="zendeploy")

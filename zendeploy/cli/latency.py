@@ -109,6 +109,9 @@ def profile_cmd(
                                   min_macs=parse_count(min_macs) if min_macs else None,
                                   max_macs=parse_count(max_macs) if max_macs else None)
         out = output or default_table_path(device, backend.backend, precision, batch, sp.name, res)
+        from ..io import check_output_file
+
+        check_output_file(out)  # before any timing: a device node, folder or link is refused now, not at the end
         console.print(f"profiling {len(plan.units)} units + {len(plan.networks)} networks on {device} "
                       f"({backend.backend}), {passes} passes, networks of {format_count(int(info.min_macs))}-"
                       f"{format_count(int(info.max_macs))} MACs -> {out}", highlight=False)

@@ -223,13 +223,19 @@ def plot_validation(report: ValidationReport, path: str | Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
     m = report.measured_ms
-    ax.scatter(m, report.predicted_raw_ms, s=18, alpha=0.6, label=f"sum of units (MAPE {report.raw.mape_pct:.1f}%)")
+    ax.scatter(m, report.predicted_raw_ms, s=14, alpha=0.5, label=f"sum of units (MAPE {report.raw.mape_pct:.1f}%)")
     if report.calibrated:
         ax.scatter(m, report.predicted_ms, s=18, alpha=0.8,
                    label=f"calibrated (MAPE {report.calibrated.mape_pct:.1f}%)")
-    lo, hi = min(m + report.predicted_raw_ms) * 0.9, max(m + report.predicted_raw_ms) * 1.1
+    zoo = [i for i, n in enumerate(report.names) if n]
+    if zoo:
+        ax.scatter([m[i] for i in zoo], [report.predicted_ms[i] for i in zoo], s=60, facecolors="none",
+                   edgecolors="red", label="official ZenNets (calibrated)")
+    lo, hi = min(m + report.predicted_raw_ms) * 0.8, max(m + report.predicted_raw_ms) * 1.25
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="grey", alpha=0.15, label="+-10%")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("measured latency (ms)")
     ax.set_ylabel("predicted latency (ms)")
     ax.set_title(f"{report.device} / {report.backend}: {report.samples} held-out networks", fontsize=10)

@@ -74,3 +74,57 @@ def compare_fingerprints(saved: dict, current: dict, where: str) -> None:
                 f"cannot resume '{where}': it was started with {key}={json.dumps(saved.get(key))[:80]}, now "
                 f"{key}={json.dumps(current.get(key))[:80]}; resume with the same settings or use a new output folder"
             )
+
+
+LOCK_NAME = ".zendeploy.lock"
+
+
+class RunLock:
+    """One run per output folder: ``LOCK_NAME`` holds the owner's pid and host, created exclusively. A second run into
+    the same folder is refused in one line naming the owner; a lock whose process is gone (same host) is stale, is
+    named in a log line and taken over. Released when the run ends, however it ends."""
+
+    def __init__(self, out_dir: str | os.PathLike):
+        self.path = Path(out_dir) / LOCK_NAME
+        self.taken_over: str | None = None
+
+    def __enter__(self):
+        import json
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    owner = json.loads(self.path.read_text() or "{}")
+                except (OSError, ValueError):
+                    owner = {}
+                if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
+                    self.taken_over = f"stale lock of pid {owner.get('pid')} (no longer running) taken over"
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise CheckpointError(
+                    f"'{self.path.parent}' is in use by another run (pid {owner.get('pid', '?')} on "
+                    f"{owner.get('host', '?')}); wait for it to finish or choose another output folder (if that "
+                    f"process is gone on another host, delete {self.path})") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(me))
+            return self
+        raise CheckpointError(f"could not take the lock {self.path}")  # pragma: no cover - a race lost twice
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+        return False
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

@@ -148,6 +148,34 @@ def _resolve_predictor_info(predictor) -> dict | None:
     }
 
 
+def _locked(search):
+    """``search`` holding the run folder's lock (``checkpoint.RunLock``) for as long as it runs: a second search into
+    the same ``out_dir`` is refused in one line, instead of both overwriting one checkpoint."""
+    import functools
+
+    @functools.wraps(search)
+    def run(*args, **kwargs):
+        out_dir = kwargs.get("out_dir")
+        if out_dir is None:
+            return search(*args, **kwargs)
+        from ..io import OutputPathError
+
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise OutputPathError(f"output folder '{out_dir}' is a file; give a folder for the run")
+        try:
+            lock = ckpt.RunLock(out_dir)
+            lock.__enter__()
+        except OSError as exc:
+            raise OutputPathError(f"cannot use '{out_dir}' as the run folder: {exc.strerror or exc}") from None
+        try:
+            return search(*args, **kwargs)
+        finally:
+            lock.__exit__()
+
+    return run
+
+
+@_locked
 def run_search(
     space: SearchSpace | str = "mobilenet",
     budgets: Budgets | None = None,

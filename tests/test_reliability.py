@@ -1,0 +1,101 @@
+"""Writes that never destroy or lose work: the atomic writer's refusals, one run per folder, SIGTERM checkpoints.
+Every fault is injected at a chosen point (a signal the process sends itself at a chosen iteration, a lock owned by a
+process we start and stop), never raced against a timer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from zendeploy.cli.app import app
+from zendeploy.io import OutputPathError, atomic_write_text
+from zendeploy.search import Budgets, CheckpointError, run_search
+from zendeploy.search.checkpoint import LOCK_NAME
+
+KW = dict(resolution=32, population=6, iterations=12, proxy="params", batch_size=1, plot=False)
+
+
+def test_atomic_writer_refuses_what_a_rename_would_destroy(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    target = tmp_path / "real.txt"
+    target.write_text("keep")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    for path, message in ((fifo, "not a regular file"), (tmp_path, "is a folder"), (link, "symbolic link")):
+        with pytest.raises(OutputPathError, match=message):
+            atomic_write_text(path, "new")
+    assert fifo.exists() and not fifo.is_file() and target.read_text() == "keep" and link.is_symlink()
+    (tmp_path / "plain").write_text("file")
+    with pytest.raises(OutputPathError, match="is a file, not a folder"):
+        atomic_write_text(tmp_path / "plain" / "x.json", "new")
+    atomic_write_text(target, "replaced")  # a regular file is replaced, leaving no temporary file behind
+    assert target.read_text() == "replaced" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "fifo", "link.txt", "plain", "real.txt"]
+
+
+def test_profile_refuses_a_device_node_before_timing_anything(tmp_path):
+    fifo = tmp_path / "table.json"
+    os.mkfifo(fifo)
+    res = CliRunner().invoke(app, ["profile", "--device", "cpu", "--space", "resnet", "--res", "32",
+                                   "--grid-networks", "2", "--calibration-networks", "0", "-o", str(fifo)])
+    assert res.exit_code == 1 and "not a regular file" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "table.json.work").exists()  # nothing was converted
+
+
+def test_a_second_run_into_the_same_folder_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    owner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:  # a live process owns the folder
+        import socket
+
+        (out / LOCK_NAME).write_text(json.dumps({"pid": owner.pid, "host": socket.gethostname()}))
+        with pytest.raises(CheckpointError, match=rf"in use by another run \(pid {owner.pid} on"):
+            run_search("resnet", Budgets.parse(params="300K"), out_dir=out, **KW)
+        assert not (out / "checkpoint.json").exists()
+    finally:
+        owner.communicate(b"")  # it exits; its lock is now stale
+    r = run_search("resnet", Budgets.parse(params="300K"), out_dir=out, **KW)
+    assert r.iterations == 12 and not (out / LOCK_NAME).exists()  # released when the run ends
+
+
+def test_output_folder_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "f").write_text("x")
+    res = CliRunner().invoke(app, ["search", "-o", str(tmp_path / "f"), "--params", "300K", "--res", "32",
+                                   "--iterations", "2", "--proxy", "params", "--batch-size", "1"])
+    assert res.exit_code == 1 and "is a file" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.fault
+def test_sigterm_checkpoints_like_ctrl_c_and_the_run_resumes(tmp_path):
+    """The process sends itself SIGTERM at iteration 5 (through the CLI's handler): the checkpoint holds the state,
+    the run folder is unlocked, and --resume ends with the result of an undisturbed run."""
+    out = tmp_path / "run"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from zendeploy.cli.app import _sigterm_as_interrupt
+        from zendeploy.search import Budgets, run_search
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        def progress(p):
+            if p.iteration == 5:
+                os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            run_search("resnet", Budgets.parse(params="300K"), out_dir={str(out)!r}, checkpoint_every=1e9,
+                       progress=progress, step=1, **{KW!r})
+        except KeyboardInterrupt:
+            sys.exit(130)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    saved = json.loads((out / "checkpoint.json").read_text())
+    assert saved["counters"]["iterations"] == 5 and not saved["done"] and not (out / LOCK_NAME).exists()
+    resumed = run_search("resnet", Budgets.parse(params="300K"), out_dir=out, resume=True, **KW)
+    full = run_search("resnet", Budgets.parse(params="300K"), **KW)
+    assert [(c.structure, c.score) for c in resumed.population] == [(c.structure, c.score) for c in full.population]
