@@ -269,4 +269,6 @@ def load_predictor(path: str | Path) -> LatencyPredictor:
     p = Path(path)
     if not p.is_file():
         raise LatencyTableError(f"latency table '{p}' does not exist")
-    return _load_cached(str(p.resolve()), p.stat().st_mtime)
+    predictor = _load_cached(str(p.resolve()), p.stat().st_mtime)
+    predictor.path = str(p)  # as the user gave it (messages, reports); the cache is keyed by the resolved path
+    return predictor
