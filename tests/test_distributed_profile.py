@@ -30,7 +30,7 @@ from zendeploy.space.structure import parse_structure  # noqa: E402
 from test_latency_profile import FAST, SPACE  # noqa: E402  (the tiny settings of the local profiling tests)
 from test_latency_profile import NETS as _LOCAL_NETS  # noqa: E402
 
-NETS = _LOCAL_NETS[:3]
+NETS = list(_LOCAL_NETS)  # 4: the fewest a calibration takes (3 parameters, one held out)
 
 
 def _plan():
@@ -148,7 +148,7 @@ def test_device_farm_shards_merge_and_survive_a_lost_node(farm_cluster, tmp_path
 
 def test_cli_farm_without_nodes_names_the_resource(local_ray, tmp_path):
     res = CliRunner().invoke(app, ["profile", "--device", "cpu", "--space", "resnet", "--res", "32",
-                                   "--grid-networks", "2", "--calibration-networks", "0", "--farm", "pixel7",
+                                   "--grid-networks", "2", "--calibration-networks", "0", "--max-macs", "20M", "--farm", "pixel7",
                                    "-o", str(tmp_path / "t.json")])
     assert res.exit_code == 1
     assert "no Ray node declares the resource 'pixel7'" in res.output
@@ -157,7 +157,7 @@ def test_cli_farm_without_nodes_names_the_resource(local_ray, tmp_path):
 def test_cli_profile_on_ray(local_ray, tmp_path):
     out = tmp_path / "t.json"
     res = CliRunner().invoke(app, ["profile", "--device", "cpu", "--space", "resnet", "--res", "32",
-                                   "--grid-networks", "2", "--calibration-networks", "3", "--passes", "1",
+                                   "--grid-networks", "6", "--calibration-networks", "4", "--passes", "1", "--max-macs", "20M",
                                    "--ray", "auto", "-o", str(out)])
     assert res.exit_code == 0, res.output
     table = load_table(out)

@@ -348,20 +348,31 @@ def tables_cmd(
                 rows.append({"path": str(path), "error": str(exc)})
                 continue
             p = t.provenance
+            cov = t.coverage
             rows.append({"path": str(path), "device": p.device, "device_name": p.device_name, "backend": p.backend,
                          "backend_version": p.backend_version, "precision": p.precision, "batch": p.batch,
                          "space": t.space.name, "resolution": t.space.resolution, "entries": len(t.entries),
-                         "calibrated": t.calibration is not None, "date": p.date})
+                         "calibrated": t.calibration is not None, "date": p.date,
+                         "covered_macs": cov.network_macs if cov else None,
+                         "covered_ms_per_image": [v / p.batch for v in cov.network_latency_ms]
+                         if cov and cov.network_latency_ms else None})
         if as_json:
             print_json(rows)
             return
-        tab = Table("table", "device", "backend", "precision", "batch", "space", "res", "units", "date")
+        from ..search.budgets import format_count
+
+        tab = Table("table", "device", "backend", "precision", "batch", "space", "res", "units",
+                    "covers (MACs, ms per image)", "date")
         for r in rows:
             if "error" in r:
-                tab.add_row(r["path"], "[red]invalid[/]", r["error"], "", "", "", "", "", "")
+                tab.add_row(r["path"], "[red]invalid[/]", r["error"], "", "", "", "", "", "", "")
             else:
+                covers = "-"
+                if r["covered_macs"] and r["covered_ms_per_image"]:
+                    (a, b), (c, d) = r["covered_macs"], r["covered_ms_per_image"]
+                    covers = f"{format_count(a)}-{format_count(b)}, {c:.3g}-{d:.3g}"
                 tab.add_row(r["path"], f"{r['device']} ({r['device_name']})", r["backend_version"], r["precision"],
-                            str(r["batch"]), r["space"], str(r["resolution"]), str(r["entries"]), r["date"])
+                            str(r["batch"]), r["space"], str(r["resolution"]), str(r["entries"]), covers, r["date"])
         console.print(tab)
 
     run_command(body)

@@ -134,9 +134,7 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     dataset = table.space.dataset or space.dataset_for(res)
     excluded = table.calibration.structures if table.calibration else []
     zennets = official_networks(space, res) if official else []
-    cov = table.coverage
-    low = table.space.min_macs or (cov.network_macs[0] if cov and cov.network_macs else None)
-    high = table.space.max_macs or (cov.network_macs[1] if cov and cov.network_macs else None)
+    low, high = table.space.min_macs, table.space.max_macs  # the range the table was profiled over
     if low is not None and high is not None:
         nets = sample_validation_networks(space, dataset, samples, resolution=res, seed=seed, min_macs=low,
                                           max_macs=high, num_classes=classes, exclude=excluded)
