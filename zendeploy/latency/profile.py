@@ -31,7 +31,7 @@ import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from .. import __version__
 from ..builder import ZenNet
@@ -47,8 +47,12 @@ from .schema import (
     Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo, atomic_write_text, save_table,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..distributed.farm import Farm
+class Farm(Protocol):
+    """What ``profile_table`` needs of a device farm (``zendeploy.distributed.farm.Farm`` is the Ray one, handed in
+    by the CLI): time every file on the farm's devices into the journal, returning what a timing phase leaves."""
+
+    def measure(self, items: dict, reference_key: str, settings: "ProfileSettings", journal: "_Journal",
+                note: "Progress", work: Path) -> "Timed": ...
 
 Progress = Callable[..., None]  # (phase, done, total, info="")
 
@@ -345,7 +349,7 @@ def profile_table(
     keep_work: bool = False,
     convert_only: bool = False,
     executor: "Executor | None" = None,
-    farm: "Farm | None" = None,
+    farm: Farm | None = None,
 ) -> LatencyTable | None:
     """Measure ``plan`` on ``backend`` and write the table to ``out_path`` (resumable; see module docstring).
 
