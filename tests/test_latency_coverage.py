@@ -12,7 +12,7 @@ from zendeploy.latency.backends import TimingSettings, make_backend
 from zendeploy.latency.calibrate import fit_calibration
 from zendeploy.latency.predict import LatencyPredictor, load_predictor
 from zendeploy.latency.profile import ProfileSettings, plan_profile, profile_table, refit_table
-from zendeploy.latency.schema import SpaceInfo, load_table, save_table
+from zendeploy.latency.schema import SpaceInfo, load_table
 from zendeploy.search import Budgets, run_search
 from zendeploy.search.report import measure_candidates
 from zendeploy.space.structure import parse_structure
@@ -209,3 +209,46 @@ def test_too_few_calibration_networks_are_refused():
     nets = [parse_structure(s) for s in GRID]
     with pytest.raises(LatencyTableError, match="3 calibration network.*at least 4"):
         plan_profile(nets, nets[:3], 16, num_classes=10)
+
+
+def test_remote_device_top_k_go_out_as_a_manifest_and_come_back_decided(tiny_table, tmp_path):
+    """A table of a device this host cannot time (here the tiny table relabelled 'pixel': test data, never shipped):
+    the search writes its top-k as a manifest for the device runners; the real LiteRT runner times them (standing in
+    for the phone's benchmark_model); ``zendeploy search-measured`` reads the timings back and decides."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("litert_torch")
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from zendeploy.cli.app import app
+
+    data = json.loads(tiny_table.read_text())
+    data["provenance"]["device"] = "pixel"
+    table = tmp_path / "pixel.json"
+    table.write_text(json.dumps(data))
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE_FILE))
+    hi = data["coverage"]["network_latency_ms"][1]
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["search", "-o", str(out), "--space", str(space), "--res", "16", "--num-classes",
+                                   "10", "--latency-ms", f"{hi:.6f}", "--table", str(table), "--population", "4",
+                                   "--iterations", "6", "--proxy", "params", "--batch-size", "1", "--top-k", "2"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    manifest = report["measured"]["manifest"]
+    assert "python -m profilers.litert.adb" in report["measured"]["next"]
+    entries = json.loads(open(manifest).read())
+    assert len(entries) == len(report["top_k"]) and all(e["path"].endswith(".tflite") for e in entries)
+    timings = tmp_path / "timings.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "profilers.litert", "--manifest", manifest, "--output", str(timings),
+                           "--warmup", "1", "--repeats", "3", "--min-time", "0"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    res = CliRunner().invoke(app, ["search-measured", "--run", str(out), "--timings", str(timings)])
+    assert res.exit_code == 0, res.output
+    decided = json.loads((out / "report.json").read_text())["measured"]
+    assert decided["ran"] and decided["decision"] and len(decided["results"]) == len(entries)
+    assert (out / "best_structure.txt").read_text().strip() == decided["chosen_structure"]
+    res = CliRunner().invoke(app, ["search-measured", "--run", str(out), "--timings", str(tmp_path / "none.jsonl")])
+    assert res.exit_code == 1 and "have no latency for" in res.output

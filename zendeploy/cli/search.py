@@ -177,6 +177,8 @@ def search_command(
             raise typer.Exit(code=130) from None
         finally:
             bar.stop()
+        if measure_fn is None and predictor is not None and getattr(predictor, "table", None) is not None:
+            _remote_manifest(result, predictor, out)
         _print_summary(result, out, format_count)
         return result
 
@@ -221,5 +223,80 @@ def _print_summary(result, out: Path, format_count) -> None:
     console.print(f"next: zendeploy info --run {out} --res {r['settings']['resolution']}", highlight=False)
 
 
+def _remote_manifest(result, predictor, out: Path) -> None:
+    """A device this host cannot time: the top-k go out as a manifest for the device-side runners; the report says
+    how to bring the timings back (``zendeploy search-measured``)."""
+    from ..latency.backends import DEVICES
+    from ..search.checkpoint import write_json_atomic
+    from ..search.measure import write_remote_manifest
+    from ..space.structure import parse_structure
+
+    device = predictor.table.provenance.device
+    if device not in DEVICES or DEVICES.get(device).local:
+        return
+    nets = [parse_structure(c.structure) for c in result.top(len(result.report["top_k"]))]
+    manifest = write_remote_manifest(predictor, nets, out, resolution=result.report["settings"]["resolution"])
+    runner = "profilers.tensorrt" if device == "t4" else "profilers.litert.adb"
+    m = result.report["measured"]
+    m["manifest"] = str(manifest)
+    m["next"] = (f"on the {device}: python -m {runner} --manifest {manifest} --output timings.jsonl; then here: "
+                 f"zendeploy search-measured --run {out} --timings timings.jsonl")
+    write_json_atomic(out / "report.json", result.report, indent=2)
+
+
+def search_measured_command(
+    run: Annotated[Path, typer.Option("--run", help="A search run folder (its top-k were written as a manifest).")],
+    timings: Annotated[Path, typer.Option("--timings", help="The device runner's results JSONL for that manifest.")],
+):
+    """Bring a remote device's timings of a search's top-k back and make the closed loop's decision: the chosen net
+    becomes the best-scoring one that meets the budget as measured on the device."""
+
+    def body():
+        import json
+
+        from ..errors import ZenDeployError
+        from ..io import atomic_write_text
+        from ..latency import load_predictor
+        from ..search import Budgets
+        from ..search.checkpoint import write_json_atomic
+        from ..search.evolution import _candidate
+        from ..search.measure import timings_measure_fn
+        from ..search.report import measure_candidates
+
+        try:
+            report = json.loads((run / "report.json").read_text())
+            top = json.loads((run / "top_k.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ZenDeployError(f"'{run}' is not a finished search run ({type(exc).__name__}: "
+                                 f"{str(exc).strip()[:80] or 'empty'})") from None
+        table = (report["settings"].get("predictor") or {}).get("table")
+        if not table:
+            raise ZenDeployError(f"search '{run}' had no latency table: there is no budget to decide on")
+        predictor = load_predictor(table)
+        b = report["budgets"].get("latency", {})
+        budgets = Budgets(latency_ms=b.get("value"), latency_margin=b.get("margin_sigmas", 0.0))
+        candidates = [_candidate(r["structure"], {**r, "score": r["score"], "seconds": 0.0}) for r in top]
+        by_score = next(c for c in candidates if c.structure == report["structure"])
+        measured = measure_candidates(timings_measure_fn(timings, predictor.batch), candidates,
+                                      resolution=report["settings"]["resolution"], se=report["settings"]["se"],
+                                      budgets=budgets, best=by_score)
+        if not measured["ran"]:
+            raise ZenDeployError(measured["reason"])
+        chosen = next(r for r in top if r["structure"] == measured["chosen_structure"])
+        if chosen["structure"] != by_score.structure:
+            measured["best_by_score"] = {"structure": by_score.structure, "score": by_score.score}
+            report["best"] = {**report["best"], **chosen}
+            report["structure"], report["score"] = chosen["structure"], chosen["score"]
+        report["measured"] = measured
+        write_json_atomic(run / "report.json", report, indent=2)
+        atomic_write_text(run / "best_structure.txt", report["structure"] + "\n")
+        console.print(measured["decision"], highlight=False)
+        console.print(f"chosen: {report['structure']} ({measured['chosen_measured_ms']:.4g} ms per image on the "
+                      f"device); wrote {run / 'report.json'} and {run / 'best_structure.txt'}", highlight=False)
+
+    run_command(body)
+
+
 def register(app: typer.Typer) -> None:
     app.command("search", help=HELP)(search_command)
+    app.command("search-measured")(search_measured_command)

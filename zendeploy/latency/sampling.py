@@ -182,6 +182,19 @@ def _template(initial: Sequence[BlockSpec], rng: random.Random, space, lead: str
     return blocks, frozen
 
 
+def _new_network_macs(blocks, seen: set, layers: int | None, resolution: int, num_classes: int) -> int | None:
+    """The MACs of ``blocks`` when it is a new structure within the layer limit that runs at ``resolution``."""
+    from ..space.structure import num_layers
+
+    if format_structure(blocks) in seen or (layers and num_layers(blocks) > layers):
+        return None
+    try:
+        feature_resolutions(blocks, resolution)
+    except StructureError:
+        return None
+    return network_cost(blocks, resolution, num_classes=num_classes).macs
+
+
 def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
                              max_macs: float, num_classes: int = 1000, max_layers: int | None = None,
                              exclude: Sequence[str] = ()) -> list[tuple[BlockSpec, ...]]:
@@ -189,7 +202,6 @@ def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, se
     of the space leading in turn, free widths (a random width profile on the initial stride schedule, scaled to the
     bin's MACs), within the space's layer limit: the range a search reaches, not only its start."""
     from ..search.mutation import split_blocks
-    from ..space.structure import num_layers
 
     rng = random.Random(seed)
     initial = space.initial_blocks(dataset)
@@ -204,17 +216,10 @@ def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, se
             if scaled is None:
                 continue
             scaled = tuple(split_blocks(scaled, space.split_threshold))
-            s = format_structure(scaled)
-            if s in seen or (layers and num_layers(scaled) > layers):
+            macs = _new_network_macs(scaled, seen, layers, resolution, num_classes)
+            if macs is None or not (min_macs * 0.77 <= macs <= max_macs * 1.3):
                 continue
-            try:
-                feature_resolutions(scaled, resolution)
-            except StructureError:
-                continue
-            macs = network_cost(scaled, resolution, num_classes=num_classes).macs
-            if not (min_macs * 0.77 <= macs <= max_macs * 1.3):
-                continue
-            seen.add(s)
+            seen.add(format_structure(scaled))
             out.append(scaled)
             break
         else:
@@ -231,7 +236,6 @@ def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, 
     initial structure, and structures whose every block has an independent random width (no common width profile);
     kept by rejection so each of ``n`` equal log-MACs bins gets one."""
     from ..search.mutation import mutate, split_blocks
-    from ..space.structure import num_layers
 
     rng = random.Random(seed)
     initial = space.initial_blocks(dataset)
@@ -267,18 +271,11 @@ def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, 
                 math.exp(rng.uniform(math.log(64), math.log(2048))), 8)
             blocks.append(BlockSpec(last.name, blocks[-1].out_channels, w, 1, 1, None))
             cur = tuple(split_blocks(blocks, space.split_threshold))
-        s = format_structure(cur)
-        if s in seen or (layers and num_layers(cur) > layers):
-            continue
-        try:
-            feature_resolutions(cur, resolution)
-        except StructureError:
-            continue
-        macs = network_cost(cur, resolution, num_classes=num_classes).macs
-        if not (min_macs <= macs <= max_macs):
+        macs = _new_network_macs(cur, seen, layers, resolution, num_classes)
+        if macs is None or not (min_macs <= macs <= max_macs):
             continue
         k = min(n - 1, int((math.log(macs) - a) / (b - a) * n))
-        seen.add(s)
+        seen.add(format_structure(cur))
         if bins[k] is None:
             bins[k] = cur
         elif len(spare) < 4 * n:

@@ -55,3 +55,61 @@ def local_measure_fn(device: str | None, predictor, workdir: str | Path,
 
     measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
     return measure, None
+
+
+MANIFEST_NAME = "measure_manifest.json"
+
+
+def write_remote_manifest(predictor, networks, out_dir: str | Path, *, resolution: int) -> Path:
+    """For a device this host cannot time (``t4``, ``pixel``): the top-k converted the way the table's units were
+    (the device's converter, the table's batch and classes) and listed in a manifest for the device-side runners in
+    ``profilers/`` (``python -m profilers.tensorrt`` / ``profilers.litert.adb``). ``zendeploy search-measured --run
+    DIR --timings FILE`` reads the device's results back and makes the closed loop's decision."""
+    import json
+
+    from ..io import atomic_write_text
+    from ..latency.conversion import convert_job, converter_for, network_job
+    from ..space.structure import format_structure
+
+    table = predictor.table
+    prov = table.provenance
+    converter = converter_for(prov.device, prov.precision)
+    work = Path(out_dir) / "measure"
+    work.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for blocks in networks:
+        s = format_structure(blocks)
+        job = network_job(f"net|{s}", blocks, resolution, prov.batch, table.space.num_classes, converter.suffix)
+        if not (work / job.file_name).exists():
+            convert_job(converter, job, work)
+        entries.append({"key": job.key, "path": job.file_name, "structure": s})
+    path = work / MANIFEST_NAME
+    atomic_write_text(path, json.dumps(entries, indent=1) + "\n")
+    return path
+
+
+def timings_measure_fn(timings: str | Path, batch: int):
+    """A ``measure_fn`` that answers from a device runner's results JSONL (one record per manifest key, with
+    ``latency_ms`` per batch): ms per image, in the order asked. A network the file lacks is a one-line error."""
+    from ..errors import LatencyTableError
+    from ..space.structure import format_structure
+
+    try:
+        from profilers.common import read_jsonl
+
+        records = {r.get("key"): r for r in read_jsonl(timings)}
+    except OSError as exc:
+        raise LatencyTableError(f"cannot read device timings '{timings}': {exc.strerror or exc}") from None
+
+    def measure(networks, resolution, *, se=False):
+        out = []
+        for blocks in networks:
+            rec = records.get(f"net|{format_structure(blocks)}")
+            if rec is None or not isinstance(rec.get("latency_ms"), (int, float)) or not rec["latency_ms"] > 0:
+                raise LatencyTableError(f"device timings '{timings}' have no latency for "
+                                        f"{format_structure(blocks)[:60]}...; run the manifest on the device first")
+            out.append(float(rec["latency_ms"]) / batch)
+        return out
+
+    measure.name = f"device timings {Path(timings).name}"
+    return measure
