@@ -252,3 +252,23 @@ def test_remote_device_top_k_go_out_as_a_manifest_and_come_back_decided(tiny_tab
     assert (out / "best_structure.txt").read_text().strip() == decided["chosen_structure"]
     res = CliRunner().invoke(app, ["search-measured", "--run", str(out), "--timings", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 1 and "have no latency for" in res.output
+
+
+def test_a_tightened_search_still_decides_on_the_users_budget(tiny_table, tmp_path):
+    """``decide_budget_ms``: the search runs under a tightened predicted budget, the closed loop checks the measured
+    top-k against the user's own budget (the device's answers stand in at the measurement boundary)."""
+    pred = load_predictor(tiny_table)
+    lo, hi = pred.table.coverage.network_latency_ms
+    user = 0.5 * lo  # stricter than anything measures: the decision must follow it, not the searched budget
+
+    def device(networks, resolution, *, se=False):  # every net measures 10 % over its prediction
+        return [1.1 * pred.predict(b, resolution, num_classes=10).latency_ms for b in networks]
+
+    tightened = hi
+    r = run_search(_space(tmp_path), Budgets(latency_ms=tightened), resolution=16, num_classes=10, population=4,
+                   iterations=12, proxy="params", batch_size=1, predictor=pred, measure_fn=device, top_k=3,
+                   decide_budget_ms=user)
+    m = r.report["measured"]
+    assert m["ran"] and not any(x["meets_budget_measured"] for x in m["results"])
+    assert m["chosen_meets_budget_measured"] is False and "none of the top" in m["decision"]
+    assert r.report["budgets"]["latency"]["value"] == tightened  # the budget the search ran under

@@ -87,6 +87,10 @@ def search_command(
         "run with the same --step.")] = None,
     ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of a local Ray instance (--ray local).",
                                                     min=1)] = None,
+    tighten_rounds: Annotated[int, typer.Option(
+        "--tighten-rounds", help="When none of the top-k meets the latency budget as measured, search again (in "
+                                 "-o DIR/tightenN) with the predicted budget tightened by the measured error, up to "
+                                 "this many times.", min=0)] = 0,
 ):
     def body():
         from ..search import Budgets, load_space, run_search
@@ -161,25 +165,45 @@ def search_command(
             from ..distributed.scoring import RayScorer
 
             scorer = RayScorer(ray, num_cpus=ray_cpus)
-        try:
-            result = run_search(
-                sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
-                iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size,
-                seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=out,
-                resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
-                measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
-                scorer=scorer, on_outside=on_outside,
-            )
-        except KeyboardInterrupt:
-            bar.stop()
-            err_console.print(f"interrupted: checkpoint saved in {out}; run the same command with --resume to "
-                              f"continue", highlight=False)
-            raise typer.Exit(code=130) from None
-        finally:
-            bar.stop()
+        def search_once(budgets, run_dir: Path, decide_budget_ms=None, resume=resume):
+            nonlocal task
+            task = None  # a fresh bar per search
+            try:
+                return run_search(
+                    sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
+                    iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size,
+                    seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=run_dir,
+                    resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
+                    measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
+                    scorer=scorer, on_outside=on_outside, decide_budget_ms=decide_budget_ms,
+                )
+            except KeyboardInterrupt:
+                bar.stop()
+                err_console.print(f"interrupted: checkpoint saved in {run_dir}; run the same command with --resume "
+                                  f"to continue", highlight=False)
+                raise typer.Exit(code=130) from None
+            finally:
+                bar.stop()
+
+        result = search_once(budgets, Path(out))
         if measure_fn is None and predictor is not None and getattr(predictor, "table", None) is not None:
             _remote_manifest(result, predictor, out)
-        _print_summary(result, out, format_count)
+        run_dir = Path(out)
+        for round_ in range(1, tighten_rounds + 1):
+            m = result.report["measured"]
+            if not (m["ran"] and m.get("chosen_meets_budget_measured") is False):
+                break
+            predicted = result.best.latency["latency_ms"]
+            measured_ms = m["chosen_measured_ms"]
+            tightened = float(f"{result.report['budgets']['latency']['value'] * predicted / measured_ms:.4g}")
+            run_dir = Path(out) / f"tighten{round_}"
+            err_console.print(f"none of the top-k meets {latency_ms:g} ms as measured (the best measured "
+                              f"{measured_ms / predicted - 1:+.0%} against its prediction); searching again with the "
+                              f"predicted budget tightened to {tightened:g} ms -> {run_dir}", highlight=False)
+            budgets = Budgets(budgets.macs, budgets.params, budgets.layers, tightened, budgets.latency_margin)
+            result = search_once(budgets, run_dir, decide_budget_ms=latency_ms,
+                                 resume=(run_dir / "checkpoint.json").is_file())
+        _print_summary(result, run_dir, format_count)
         return result
 
     run_command(body)

@@ -206,6 +206,7 @@ def run_search(
     plot: bool = True,
     scorer: Scorer | None = None,
     on_outside: Callable[..., bool] | None = None,
+    decide_budget_ms: float | None = None,
 ) -> SearchResult:
     """Search ``space`` under ``budgets`` and return the best candidate (see module docstring for the semantics).
 
@@ -219,6 +220,8 @@ def run_search(
     ``on_outside(blocks, reasons) -> bool``: called for a candidate whose latency prediction lies outside the table's
     coverage; True when it extended the table (``zendeploy.latency.ondemand.OnDemandUnits`` times the missing units
     on this host). Without it such candidates are rejected and counted as ``coverage``.
+    ``decide_budget_ms``: the budget the closed loop checks the measured top-k against (default the latency budget);
+    a search re-run with a tightened predicted budget still decides on the user's budget.
     """
     from ..proxies import get_proxy
 
@@ -449,8 +452,9 @@ def run_search(
             "seconds": round(float(getattr(on_outside, "seconds", 0.0) or 0.0), 2),
             "journal": str(getattr(on_outside, "journal", "")) or None},
     }
+    decide = budgets if decide_budget_ms is None else Budgets(latency_ms=decide_budget_ms)
     measured = measure_candidates(measure_fn, result.top(top_k), resolution=resolution, se=space.se,
-                                  budgets=budgets, best=best, skip_reason=measure_skip_reason)
+                                  budgets=decide, best=best, skip_reason=measure_skip_reason)
     if measured.get("chosen_structure") not in (None, best.structure):  # the closed loop chose another network
         by_score = best
         best = next(c for c in population_sorted if c.structure == measured["chosen_structure"])
