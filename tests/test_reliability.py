@@ -99,3 +99,21 @@ def test_sigterm_checkpoints_like_ctrl_c_and_the_run_resumes(tmp_path):
     resumed = run_search("resnet", Budgets.parse(params="300K"), out_dir=out, resume=True, **KW)
     full = run_search("resnet", Budgets.parse(params="300K"), **KW)
     assert [(c.structure, c.score) for c in resumed.population] == [(c.structure, c.score) for c in full.population]
+
+
+def test_run_carries_its_resolution_and_classes(tmp_path):
+    """``--run DIR`` gives the figures the search used: ``info`` prints the parameters the report states (a
+    10-class head, not the 1000-class default), ``latency predict`` and ``export`` need no --res."""
+    out = tmp_path / "run"
+    r = run_search("resnet", Budgets.parse(params="300K"), num_classes=10, out_dir=out, **KW)
+    res = CliRunner().invoke(app, ["info", "--run", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["params"] == r.best.params == json.loads((out / "report.json").read_text())[
+        "best"]["params"]
+    res = CliRunner().invoke(app, ["export", "--run", str(out), "--format", "onnx", "-o", str(tmp_path / "e"),
+                                   "--no-measure"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert rep["resolution"] == 32 and rep["num_classes"] == 10
+    res = CliRunner().invoke(app, ["info", "--run", str(tmp_path / "nothing")])
+    assert res.exit_code == 1 and "has no" in res.output

@@ -77,6 +77,21 @@ def structure_source(structure: str | None, zoo: str | None, run: Path | None = 
     return structure.strip()
 
 
+def run_settings(run: Path | None) -> dict:
+    """What a search run used (its ``report.json``): resolution, num_classes and se, so ``--run DIR`` gives the
+    figures the search worked with. Empty without ``--run``; a folder without a report is a one-line error."""
+    if run is None:
+        return {}
+    path = Path(run) / "report.json"
+    try:
+        settings = json.loads(path.read_text())["settings"]
+    except FileNotFoundError:
+        raise StructureError(f"run folder '{run}' has no report.json (is the search finished?)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StructureError(f"'{path}' is not a search report ({type(exc).__name__})") from None
+    return {k: settings.get(k) for k in ("resolution", "num_classes", "se") if settings.get(k) is not None}
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
 

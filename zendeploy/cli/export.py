@@ -9,8 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..export import FORMATS, OPTIONS, PRECISIONS, list_formats
-from .common import JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, err_console, print_json, run_command, \
-    structure_source
+from .common import (
+    JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, err_console, print_json, run_command, run_settings,
+    structure_source,
+)
 
 Precision = enum.Enum("Precision", {p: p for p in PRECISIONS}, type=str)
 
@@ -67,11 +69,12 @@ def export_cmd(
         from ..export.report import render_table
 
         source = structure_source(structure, zoo, run)
+        ran = run_settings(run)  # --run exports what was searched: its resolution and classes
         name = zoo or (Path(run).name if run is not None else None) or (output.name if output is not None else None)
         log = (lambda m: None) if as_json else _printer
         report = export_model(
-            source, formats, output_dir=output, name=name, weights=weights, resolution=res, batch=batch,
-            num_classes=num_classes or _run_classes(run),
+            source, formats, output_dir=output, name=name, weights=weights, resolution=res or ran.get("resolution"),
+            batch=batch, num_classes=num_classes or ran.get("num_classes"),
             dynamic_batch=dynamic_batch, nhwc=nhwc, precision=precision.value, opset=opset,
             representative=representative, timing_cache=timing_cache, table=table, measure=measure,
             threads=threads, log=log,
@@ -91,18 +94,6 @@ def export_cmd(
                               + "; ".join(f"{r.format}: {r.reason}" for r in failed))
 
     run_command(body)
-
-
-def _run_classes(run: Path | None) -> int | None:
-    """The classifier size a search run used (its report.json), so ``--run`` exports what was searched."""
-    if run is None:
-        return None
-    import json
-
-    try:
-        return int(json.loads((Path(run) / "report.json").read_text())["settings"]["num_classes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _printer(message: str) -> None:

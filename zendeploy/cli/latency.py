@@ -13,7 +13,7 @@ from rich.table import Table
 
 from .common import (
     RAY_AUTO, RAY_HELP, JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, err_console, print_json, run_command,
-    structure_source,
+    run_settings, structure_source,
 )
 
 latency_app = typer.Typer(help="Predict latency from a table, validate a table, list tables.", no_args_is_help=True)
@@ -192,12 +192,15 @@ def predict_cmd(
         from ..latency import load_predictor
 
         predictor = load_predictor(table)
-        r = resolve(structure_source(structure, zoo, run), resolution=res)
+        ran = run_settings(run)
+        r = resolve(structure_source(structure, zoo, run), resolution=res or ran.get("resolution"),
+                    num_classes=ran.get("num_classes"), se=ran.get("se"))
         resolution = r.resolution or predictor.resolution
         if resolution != predictor.resolution:  # on stderr: --json output stays valid JSON
             err_console.print(f"[yellow]warning:[/] the table was measured for resolution {predictor.resolution}; "
                               f"predicting at {resolution}", highlight=False)
-        pred = predictor.predict(r.blocks, resolution, se=r.se, strict=strict)
+        pred = predictor.predict(r.blocks, resolution, se=r.se, strict=strict,
+                                 num_classes=r.num_classes if (zoo or run) else None)
         if as_json:
             print_json(dict(pred.to_dict(with_units=units), inside_coverage=pred.inside, unit=pred.unit,
                             structure=r.structure, resolution=resolution, table=str(table)))

@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, structure_source
+from .common import (
+    JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, run_settings, structure_source,
+)
 
 
 def score_cmd(
@@ -34,7 +36,9 @@ def score_cmd(
         get_proxy(proxy)
         if threads:
             torch.set_num_threads(threads)
-        r = resolve(structure_source(structure, zoo, run), resolution=res)
+        ran = run_settings(run)
+        r = resolve(structure_source(structure, zoo, run), resolution=res or ran.get("resolution"),
+                    num_classes=ran.get("num_classes"))
         if r.resolution is None:
             raise ProxyError("--res is required for a structure string")
         result = compute_proxy(proxy, r.blocks, resolution=r.resolution, batch_size=batch_size, repeats=repeats,

@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, structure_source
+from .common import (
+    JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, print_json, run_command, run_settings, structure_source,
+)
 
 
 def _millions(x: int | float | None) -> str:
@@ -90,7 +92,9 @@ def info_cmd(
         from ..cost import network_cost
         from ..errors import StructureError
 
-        r = resolve(structure_source(structure, zoo, run), num_classes=num_classes, se=se, resolution=res)
+        ran = run_settings(run)
+        r = resolve(structure_source(structure, zoo, run), num_classes=num_classes or ran.get("num_classes"),
+                    se=se if se is not None else ran.get("se"), resolution=res or ran.get("resolution"))
         if r.resolution is None:
             raise StructureError("--res is required for a structure string")
         c = network_cost(r.blocks, r.resolution, num_classes=r.num_classes, se=r.se)
