@@ -14,8 +14,22 @@ from rich.markup import escape
 
 from ..errors import StructureError, ZenDeployError
 
-console = Console()
-err_console = Console(stderr=True)
+class _PeopleConsole(Console):
+    """A console whose tables never cut what a user must read or copy (names, structures, paths): on a narrow
+    terminal or a pipe (80 columns) cells wrap onto more lines instead of ending in an ellipsis."""
+
+    def print(self, *objects, **kwargs):  # noqa: A003 - rich's name
+        from rich.table import Table
+
+        for o in objects:
+            if isinstance(o, Table):
+                for column in o.columns:
+                    column.overflow, column.no_wrap = "fold", False
+        super().print(*objects, **kwargs)
+
+
+console = _PeopleConsole()
+err_console = _PeopleConsole(stderr=True)
 
 StructArg = Annotated[
     Optional[str],
@@ -26,7 +40,7 @@ ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="A ZenNet from the 
 RunOpt = Annotated[Optional[Path], typer.Option("--run", help="A search run folder: uses its best_structure.txt.")]
 ResOpt = Annotated[Optional[int], typer.Option("--res", help="Input resolution (default: the zoo entry's).", min=1)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-RAY_HELP = ("Run on Ray (pip install \"zendeploy[ray]\"): --ray alone joins RAY_ADDRESS or a cluster started here "
+RAY_HELP = ("Run on Ray (pip install \"zendeploy\\[ray]\"): --ray alone joins RAY_ADDRESS or a cluster started here "
             "with `ray start`, else starts a local instance; --ray local always starts one; --ray HOST:PORT or "
             "ray://HOST:10001 joins that cluster.")
 RAY_AUTO = "auto"  # what a bare --ray means (see ``expand_bare_options``)
