@@ -117,3 +117,17 @@ def test_run_carries_its_resolution_and_classes(tmp_path):
     assert rep["resolution"] == 32 and rep["num_classes"] == 10
     res = CliRunner().invoke(app, ["info", "--run", str(tmp_path / "nothing")])
     assert res.exit_code == 1 and "has no" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["score", "--zoo", "zennet_cifar10_model_size1M_res32", "--res", "20000"], "needs at least .* GiB"),
+    (["score", "SuperConvK3BNRELU(3,65536,1,1)SuperConvK1BNRELU(65536,65536,1,1)", "--res", "224"], "GiB"),
+    (["export", "SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,1,1)", "--res", "32", "--num-classes",
+      "1000000000000"], "needs at least .* GiB"),
+])
+def test_sizes_that_cannot_be_allocated_are_refused_up_front(args, message):
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    import re
+
+    assert re.search(message, res.output) and len(res.output.strip().splitlines()) == 1, res.output

@@ -124,3 +124,35 @@ def network_cost(
         head_params=head_params,
         blocks=per_block,
     )
+
+
+def memory_estimate_bytes(blocks: Sequence[BlockSpec], resolution: int, *, batch: int = 1, num_classes: int = 1000,
+                          se: bool = False) -> int:
+    """A lower bound of what building and running the network takes, in bytes (float32): its weights, and the
+    largest activation of any unit held alongside its input (twice for the proxies' two forward passes)."""
+    cost = network_cost(blocks, resolution, num_classes=num_classes, se=se)
+    largest = 0
+    for p in network_units(blocks, resolution, se=se, residual=True, num_classes=num_classes):
+        r_out = 1 if p.unit.kind == HEAD else -(-p.resolution // p.unit.stride)
+        elems = p.unit.in_channels * p.resolution ** 2 + max(p.unit.mid_channels, p.unit.out_channels) * r_out ** 2
+        largest = max(largest, elems)
+    return 4 * (cost.params + 2 * batch * largest)
+
+
+def check_fits(blocks: Sequence[BlockSpec], resolution: int, *, batch: int = 1, num_classes: int = 1000,
+               se: bool = False, what: str = "this network") -> None:
+    """Refuse, before any allocation, a network that cannot fit in this machine's memory (one line, with the
+    estimate), instead of an allocator traceback or swapping after seconds of work."""
+    import os
+
+    from .errors import StructureError
+
+    need = memory_estimate_bytes(blocks, resolution, batch=batch, num_classes=num_classes, se=se)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    if need > 0.8 * have:
+        raise StructureError(f"{what} needs at least {need / 2**30:.1f} GiB (weights and the largest activation at "
+                             f"{resolution}x{resolution}, batch {batch}, {num_classes} classes); this machine has "
+                             f"{have / 2**30:.1f} GiB")

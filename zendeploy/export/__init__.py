@@ -277,6 +277,9 @@ def export_model(
     if r.resolution is None:
         raise StructureError("--res is required for a structure string (only zoo entries carry a resolution)")
     res = int(r.resolution)
+    from ..cost import check_fits
+
+    check_fits(r.blocks, res, batch=batch, num_classes=r.num_classes, se=r.se, what="exporting this network")
     predictor = _load_predictor(table) if table is not None else None
     model = ZenNet(r.blocks, num_classes=r.num_classes, se=r.se)
     model.check_resolution(res)

@@ -101,6 +101,9 @@ def compute_proxy(
     if batch_size < spec.min_batch_size:
         raise ProxyError(f"{name} needs a batch size of at least {spec.min_batch_size}, got {batch_size}")
     feature_resolutions(r.blocks, res)
+    from ..cost import check_fits
+
+    check_fits(r.blocks, res, batch=batch_size, num_classes=r.num_classes, what=f"scoring this network ({name})")
     scores: list[float] = []
     t0 = time.perf_counter()
     reason = None
