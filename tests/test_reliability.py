@@ -131,3 +131,8 @@ def test_sizes_that_cannot_be_allocated_are_refused_up_front(args, message):
     import re
 
     assert re.search(message, res.output) and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_a_structure_cut_short_is_a_malformed_structure_not_a_zoo_name():
+    res = CliRunner().invoke(app, ["info", "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1", "--res", "32"])
+    assert res.exit_code == 1 and "zoo model" not in res.output and "block 2" in res.output, res.output

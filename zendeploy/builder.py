@@ -36,7 +36,8 @@ class ResolvedStructure:
 
 
 def looks_like_structure(text: str) -> bool:
-    return "(" in text and text.rstrip().endswith(")")
+    """A structure string, complete or not (a missing final ')' is a malformed structure, not a zoo name)."""
+    return "(" in text or ")" in text
 
 
 def resolve(
