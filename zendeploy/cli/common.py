@@ -93,14 +93,15 @@ def structure_source(structure: str | None, zoo: str | None, run: Path | None = 
 
 def run_settings(run: Path | None) -> dict:
     """What a search run used (its ``report.json``): resolution, num_classes and se, so ``--run DIR`` gives the
-    figures the search worked with. Empty without ``--run``; a folder without a report is a one-line error."""
+    figures the search worked with. Empty without ``--run`` or without a report (a folder holding only
+    best_structure.txt); an unreadable report is a one-line error."""
     if run is None:
         return {}
     path = Path(run) / "report.json"
     try:
         settings = json.loads(path.read_text())["settings"]
     except FileNotFoundError:
-        raise StructureError(f"run folder '{run}' has no report.json (is the search finished?)") from None
+        return {}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StructureError(f"'{path}' is not a search report ({type(exc).__name__})") from None
     return {k: settings.get(k) for k in ("resolution", "num_classes", "se") if settings.get(k) is not None}
