@@ -272,3 +272,20 @@ def test_a_tightened_search_still_decides_on_the_users_budget(tiny_table, tmp_pa
     assert m["ran"] and not any(x["meets_budget_measured"] for x in m["results"])
     assert m["chosen_meets_budget_measured"] is False and "none of the top" in m["decision"]
     assert r.report["budgets"]["latency"]["value"] == tightened  # the budget the search ran under
+
+
+def test_resume_with_another_table_is_refused(tiny_table, tmp_path):
+    from zendeploy.search import CheckpointError
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_bytes(tiny_table.read_bytes())
+    data = json.loads(tiny_table.read_text())
+    data["provenance"]["notes"].append("edited")
+    b.write_text(json.dumps(data))
+    hi = data["coverage"]["network_latency_ms"][1]
+    kw = dict(resolution=16, num_classes=10, population=4, iterations=4, proxy="params", batch_size=1,
+              out_dir=tmp_path / "run", checkpoint_every=0.0)
+    run_search(_space(tmp_path), Budgets(latency_ms=hi), predictor=load_predictor(a), **kw)
+    with pytest.raises(CheckpointError, match="predictor"):
+        run_search(_space(tmp_path), Budgets(latency_ms=hi), predictor=load_predictor(b), resume=True, **kw)
+    run_search(_space(tmp_path), Budgets(latency_ms=hi), predictor=load_predictor(str(a)), resume=True, **kw)

@@ -273,7 +273,8 @@ def run_search(
         "dataset": dataset, "resolution": resolution, "num_classes": num_classes, "budgets": budgets.to_dict(),
         "seed": seed, "proxy": proxy, "batch_size": batch_size, "population": population, "step": step,
         "strategy": strategy, "random_walk_steps": random_walk_steps, "threads_per_eval": threads_per_eval,
-        "predictor": _resolve_predictor_info(predictor),
+        # the table by content (its hash), not by how its path was spelled
+        "predictor": {k: v for k, v in (_resolve_predictor_info(predictor) or {}).items() if k != "table"} or None,
     }
 
     # ---- state (fresh or from a checkpoint)
