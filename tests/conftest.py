@@ -33,5 +33,6 @@ def local_ray(_ray_session):
     cluster (``farm_cluster``) shuts it down, and the next ``local_ray`` starts it again."""
     ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+        # address="local": always a fresh instance of our own, never a cluster some other job started here
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
     yield ray
