@@ -289,3 +289,12 @@ def test_resume_with_another_table_is_refused(tiny_table, tmp_path):
     with pytest.raises(CheckpointError, match="predictor"):
         run_search(_space(tmp_path), Budgets(latency_ms=hi), predictor=load_predictor(b), resume=True, **kw)
     run_search(_space(tmp_path), Budgets(latency_ms=hi), predictor=load_predictor(str(a)), resume=True, **kw)
+
+
+def test_on_demand_timing_never_mixes_devices(tiny_table, tmp_path):
+    """A table measured with other settings than this host's backend (here: 2 threads) gets no units timed here."""
+    from zendeploy.latency.ondemand import OnDemandUnits
+
+    pred = LatencyPredictor(load_table(tiny_table))
+    timer = OnDemandUnits(pred, make_backend("cpu", threads=2), tmp_path / "t.json", tmp_path / "w", settings=FAST)
+    assert timer(parse_structure(BOTTLENECK), ["test"]) is False and timer.refused and timer.units == 0

@@ -75,6 +75,7 @@ class OnDemandUnits:
         self.progress = progress or (lambda *a, **k: None)
         self.units = 0  # timed by this object
         self.seconds = 0.0
+        self.refused = False  # the table's fingerprint differs from this host's backend: nothing is timed
         self.fingerprint = backend_fingerprint(backend)
 
     def missing(self, blocks: Sequence[BlockSpec], resolution: int) -> dict:
@@ -89,6 +90,12 @@ class OnDemandUnits:
         from .conversion import convert_job, unit_job
         from .profile import _entry
 
+        if self.fingerprint != fingerprint_of(self.predictor.table.provenance.model_dump()):
+            if not self.refused:  # this host is not the table's device (another CPU, versions, threads)
+                self.refused = True
+                log.warning("the table was measured on another device or setup than this host's backend; units "
+                            "outside its coverage are not timed here (candidates needing them are rejected)")
+            return False
         res = resolution or self.predictor.resolution
         todo = self.missing(blocks, res)
         if not todo:
