@@ -141,7 +141,7 @@ def profile_cmd(
             console.print("converted; time them with the same command without --convert-only")
             return
         _print_table_summary(table, out)
-        console.print(f"next: zendeploy latency validate --table {out} --samples 30")
+        console.print(f"next: zendeploy latency validate --table {out}")
 
     run_command(body)
 
@@ -231,7 +231,8 @@ def predict_cmd(
 @latency_app.command("validate")
 def validate_cmd(
     table: TableOpt = ...,
-    samples: Annotated[int, typer.Option(help="Held-out random networks to measure end to end.", min=3)] = 30,
+    samples: Annotated[int, typer.Option(help="Held-out networks (besides the official ZenNets) to measure end to "
+                                               "end, spread over the table's range.", min=3)] = 50,
     passes: Annotated[int, typer.Option(help="Shuffled timing passes per network.", min=1)] = 5,
     plot: Annotated[Optional[Path], typer.Option(help="Scatter plot PNG (default: next to the table).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Report JSON (default: next to the "
