@@ -63,3 +63,11 @@ def require(module: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type's name when it has none (never IndexError)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

@@ -18,7 +18,7 @@ import contextlib
 import time
 from typing import Optional, Sequence
 
-from ..errors import ProfilerError, ZenDeployError
+from ..errors import ProfilerError, ZenDeployError, first_line
 from ..io import atomic_write_bytes
 from .runtime import (
     ClusterError, RetryingTasks, check_same_versions, rate_span, require_ray, worker_identity, worker_name,
@@ -35,7 +35,7 @@ def _convert_on_worker(converter, job) -> dict:
     try:
         files = convert_to_files(converter, job)
     except ZenDeployError as exc:
-        return {"error": str(exc).splitlines()[0], "identity": ident}
+        return {"error": first_line(exc), "identity": ident}
     return {"files": files, "exporter": converter.exporter, "identity": ident, "seconds": time.perf_counter() - t0}
 
 

@@ -26,7 +26,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from ..errors import ProfilerError, ZenDeployError
+from ..errors import ProfilerError, ZenDeployError, first_line
 from ..io import atomic_write_json
 from ..latency.schema import check_shards_match
 from .runtime import ClusterError, rate_span, require_ray, worker_identity, worker_lost_errors
@@ -43,7 +43,7 @@ class _DeviceTimer:
         try:
             self.backend = spec.make()
         except ZenDeployError as exc:
-            self.error = str(exc).splitlines()[0]
+            self.error = first_line(exc)
         self.dir = Path(tempfile.mkdtemp(prefix="zendeploy-farm-"))
         self.paths: dict[str, Path] = {}
         self.runners: dict = {}

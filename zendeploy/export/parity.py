@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..errors import ExportError
+from ..errors import ExportError, first_line
 from ._common import from_layout, to_layout
 
 TOLERANCES: dict[str, float | None] = {"fp32": 1e-4, "fp16": 1e-2, "int8": None}
@@ -139,7 +139,7 @@ def check_parity(
         except ExportError:
             raise
         except Exception as exc:
-            raise ExportError(f"{runtime} failed to run the exported file: {str(exc).splitlines()[0]}") from exc
+            raise ExportError(f"{runtime} failed to run the exported file: {first_line(exc)}") from exc
     for r, o in zip(refs, outs):
         if r.shape != o.shape:
             raise ExportError(f"{runtime} output shape {tuple(o.shape)} differs from PyTorch's {tuple(r.shape)}")

@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ..errors import ZenDeployError
+from ..errors import ZenDeployError, first_line
 from ..io import atomic_write_json
 
 CHECKPOINT_NAME = "checkpoint.json"
@@ -58,7 +58,7 @@ def load_checkpoint(out_dir: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt: {first_line(exc)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has an unknown format (expected version {FORMAT_VERSION})")
     for key in ("fingerprint", "rng_state", "population", "scores", "counters"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from ..errors import first_line
+
 
 def local_measure_fn(device: str | None, predictor, workdir: str | Path,
                      num_classes_hint: int | None = None) -> tuple[Callable | None, str | None]:
@@ -38,7 +40,7 @@ def local_measure_fn(device: str | None, predictor, workdir: str | Path,
         backend = make_backend(device, batch=getattr(predictor, "batch", 1) or 1, threads=threads,
                                precision=getattr(predictor, "precision", "fp32") or "fp32")
     except ZenDeployError as exc:
-        return None, f"backend for '{device}' unavailable: {str(exc).splitlines()[0]}"
+        return None, f"backend for '{device}' unavailable: {first_line(exc)}"
     classes = getattr(getattr(table, "space", None), "num_classes", None) or num_classes_hint or 1000
 
     def measure(networks, resolution, *, se=False):  # ms per image, like the budget

@@ -13,7 +13,7 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ZenDeployError
+from ..errors import ZenDeployError, first_line
 from ..io import atomic_write_text
 from .budgets import Budgets, format_count
 from .checkpoint import write_json_atomic
@@ -45,7 +45,7 @@ def measure_candidates(measure_fn, candidates: Sequence, *, resolution: int, se:
     try:
         outs = list(measure_fn([parse_structure(c.structure) for c in candidates], resolution, se=se))
     except ZenDeployError as exc:
-        return {"ran": False, "backend": name, "reason": f"measurement failed: {str(exc).splitlines()[0]}",
+        return {"ran": False, "backend": name, "reason": f"measurement failed: {first_line(exc)}",
                 "chosen_meets_budget_measured": None}
     if len(outs) != len(results):
         return {"ran": False, "backend": name, "reason": f"measurement returned {len(outs)} results for "
