@@ -370,4 +370,3 @@ def check_feasible(space: SearchSpace, blocks: Sequence[BlockSpec], budgets: Bud
             raise BudgetError(f"infeasible latency budget: {where} is predicted at {info['latency_ms']:.4g} ms"
                               f"{margin} > {budgets.latency_ms:g} ms per image")
     return info
-
