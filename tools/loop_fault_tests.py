@@ -50,8 +50,12 @@ def main() -> int:
             bad = [t for t in failed]
             print(f"run {run}/{args.runs}: rc {out.returncode}, {seconds[-1]:.0f} s"
                   + (f", failing so far: {', '.join(bad)}" if bad else ""), flush=True)
-            if out.returncode not in (0,):
-                print(out.stdout[-3000:], file=sys.stderr)
+            if out.returncode not in (0,):  # keep the whole output of a failing run for diagnosis
+                log = ROOT / "runs" / f"fault-run-{run}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(out.stdout + "\n" + out.stderr)
+                failures = re.findall(r"^(?:E  .*|FAILED .*)$", out.stdout, re.M)
+                print("\n".join(failures[:20]) + f"\nfull output: {log}", file=sys.stderr)
     finally:
         for b in burners:
             b.terminate()
