@@ -213,3 +213,10 @@ def test_network_prediction_sums_units_and_reports_shares():
     pred2 = LatencyPredictor(table).predict(blocks, 32)
     assert pred2.calibrated and pred2.latency_ms == pytest.approx(0.9 * pred.raw_sum_ms, rel=0.02)
     assert math.isfinite(pred2.sigma_ms)
+
+
+def test_a_non_physical_fit_falls_back_to_a_scaled_sum():
+    """Four noisy networks can fit a negative weight on the sum; the calibration then scales the sum instead (a
+    correction never inverts it), and the table stays loadable."""
+    cal = fit_calibration([1.0, 2.0, 3.0, 4.0], [8, 2, 6, 1], [4.0, 1.0, 3.0, 0.5])  # y follows the unit count
+    assert cal.b > 0 and cal.a_ms == 0 and cal.c_ms == 0 and math.isfinite(cal.rel_std)

@@ -51,11 +51,22 @@ def fit_calibration(sums_ms: Sequence[float], n_units: Sequence[int], measured_m
     if len(y) < need:
         raise ValueError(f"calibration needs at least {need} networks measured end to end ({X.shape[1]} "
                          f"parameters and one held out for its error), got {len(y)}")
-    w = _solve(X, y, ridge)
+    def solve(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The affine fit, or, when a few noisy networks make it non-physical (the sum's weight outside 0.1-10), the
+        sum scaled alone (y = b * sum, b > 0): a calibration may correct the sum, never invert or ignore it."""
+        w = _solve(rows, target, ridge)
+        if np.all(np.isfinite(w)) and 0.1 < w[1] < 10:  # the sum of units is within 10x of the network
+            return w
+        r = rows[:, 1] / target
+        scaled = np.zeros(rows.shape[1])
+        scaled[1] = float(np.sum(r) / np.sum(r * r))
+        return scaled
+
+    w = solve(X, y)
     loo = np.empty_like(y)
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        loo[i] = X[i] @ _solve(X[keep], y[keep], ridge)
+        loo[i] = X[i] @ solve(X[keep], y[keep])
     rel_loo = (loo - y) / y
     rel_raw = (s - y) / y
     return Calibration(kind="affine_units_io" if X.shape[1] == 4 else "affine_units", a_ms=float(w[0]),
