@@ -76,6 +76,14 @@ class _DeviceTimer:
         ref = self.backend.time(self._runner(reference_key), timing).median_ms
         return {"records": records, "reference_ms": ref, "seconds": time.perf_counter() - t0}
 
+    def close(self) -> bool:
+        """Drop the runners and remove this timer's temporary folder (the units' files) from its node."""
+        import shutil
+
+        self.runners.clear()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return not self.dir.exists()
+
     def _runner(self, key: str):
         if key not in self.runners:
             self.runners[key] = self.backend.open(self.paths[key])
@@ -189,9 +197,8 @@ class Farm:
                 if not noisy:
                     break
                 run_pass(p, noisy, f"re-time {extra + 1}", len(noisy), 0)
-        finally:  # the timers hold their nodes' CPUs: free them, also after an error
-            for a in actors.values():
-                ray.kill(a)
+        finally:  # the timers hold their nodes' CPUs and a temporary folder each: free both, also after an error
+            self._close(actors)
 
         first = next(iter(self.shards.values()))
         notes = [f"timed on a device farm: {len(self.shards)} node(s) declaring resource '{self.resource}', "
@@ -205,6 +212,19 @@ class Farm:
         drift["shards"] = {name: drift_summary(reference_key, s["reference_ms"]) for name, s in self.shards.items()}
         return Timed(provenance=dict(first["provenance"]), host=dict(first["host_fingerprint"]), drift=drift,
                      notes=notes)
+
+    def _close(self, actors: dict) -> None:
+        """Each timer still alive removes its temporary folder, then is killed (a lost node took its folder's
+        process with it; its files are in that node's temporary directory)."""
+        ray = self.ray
+        closing = [a.close.remote() for a in actors.values()]
+        for ref in closing:
+            try:
+                ray.get(ref, timeout=30)
+            except Exception:  # noqa: BLE001 - a lost or stuck timer is killed below all the same
+                pass
+        for a in actors.values():
+            ray.kill(a)
 
     def _lose(self, nid: str, live: list, owner: dict) -> None:
         """A node is gone: deal its units to the nodes still alive (round-robin)."""
