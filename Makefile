@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench lock clean
+.PHONY: setup demo test test-slow bench lock clean
 
 # torch is installed first, alone and pinned: 2.13.0 is the local CPU wheel; letting the resolver pick it together
 # with other packages could pull a multi-GB CUDA build.
@@ -24,6 +24,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# also the tests marked slow (minutes each: the README's LiteRT profile and int8 export)
+test-slow: setup
+	$(BIN)/python -m pytest -q --slow
 
 # Re-pin constraints.txt to what the venv holds, after changing dependencies in pyproject.toml and installing them.
 lock: setup

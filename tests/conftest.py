@@ -1,5 +1,6 @@
 import os
 
+
 import pytest
 
 # Tests are written for 2-core CI machines: keep torch from oversubscribing.
@@ -36,3 +37,17 @@ def local_ray(_ray_session):
         # address="local": always a fresh instance of our own, never a cluster some other job started here
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
     yield ray
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the tests marked slow (minutes each; make test leaves them out)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or os.environ.get("ZENDEPLOY_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow (minutes of work): run with pytest --slow or ZENDEPLOY_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
