@@ -201,10 +201,14 @@ def test_infeasible_budgets_are_clear_errors_before_search():
 
 
 def test_no_candidate_within_budget_is_reported():
-    # feasible in principle (the smallest net fits) but the initial structure is far above: no child fits
+    # feasible in principle (the smallest net fits) but the initial structure is far above: no official child fits
     with pytest.raises(BudgetError, match="no candidate met the budgets"):
         run_search("resnet", Budgets.parse(flops="10M"), dataset="imagenet", resolution=224, population=16,
+                   iterations=30, proxy="params", strategy="official")
+    # the budget-aware default shrinks its children onto the budget instead
+    r = run_search("resnet", Budgets.parse(flops="10M"), dataset="imagenet", resolution=224, population=16,
                    iterations=30, proxy="params")
+    assert r.accepted > 0 and 5_000_000 < r.best.macs <= 10_000_000
 
 
 # ------------------------------------------------------------------------------------------------------ the loop
@@ -245,7 +249,7 @@ def test_step1_reproduces_the_official_loop():
               num_classes=100)
     budgets = Budgets.parse(params="300K", layers=14)
     structures, scores, accepted = _official_loop_reference(RESNET, budgets, **kw)
-    r = run_search(RESNET, budgets, space_max_layers=False, **kw)
+    r = run_search(RESNET, budgets, space_max_layers=False, strategy="official", **kw)
     best = max(scores)
     assert r.best.structure == structures[scores.index(best)] and r.best.score == best
     expected = sorted(scores, reverse=True)[:12]
@@ -294,7 +298,8 @@ def test_score_cache_never_scores_a_structure_twice(monkeypatch):
 
     # fixfc space: mutating the frozen final 1x1 returns the initial structure itself, so duplicates are frequent
     r = run_search("mobilenet", Budgets.parse(params="2M"), dataset="cifar", resolution=32, population=16,
-                   iterations=60, proxy="zen", batch_size=2, seed=0, scorer=LocalScorer(task=counting))
+                   iterations=60, proxy="zen", batch_size=2, seed=0, scorer=LocalScorer(task=counting),
+                   strategy="official")
     assert len(scored) == len(set(scored)) == r.evaluations
     assert r.cache_hits > 0 and r.evaluations + r.cache_hits == r.accepted
     assert r.report["cache_hits"] == r.cache_hits and r.report["rejected"]["total"] == sum(r.rejected.values())

@@ -7,10 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES
 from .common import RAY_HELP, console, describe_workers, err_console, run_command
 
+STRATEGY_HELP = (f"{' | '.join(STRATEGIES)}: budget-aware (default) scales every child onto the budget's frontier; "
+                 "official is the Zen-NAS loop draw for draw (alias: evolution); random is random search.")
+
 HELP = (
-    "Search a ZenNet under budgets with the official Zen-NAS evolution (or random search), scoring with a zero-shot "
+    "Search a ZenNet under budgets with the Zen-NAS evolution (budget-aware by default, the official loop or random "
+    "search with --strategy), scoring with a zero-shot "
     "proxy; latency budgets come from a latency table, never from timing candidates. Writes best_structure.txt, "
     "report.json, top_k.json, population.png and checkpoint.json to -o DIR."
 )
@@ -76,7 +81,7 @@ def search_command(
     step: Annotated[int, typer.Option(
         "--step", help="Children scored per step: 1 = the official loop; >1 lets --workers score in parallel. "
                        "Results depend on --step, never on --workers.", min=1)] = 1,
-    strategy: Annotated[str, typer.Option("--strategy", help="evolution | random")] = "evolution",
+    strategy: Annotated[str, typer.Option("--strategy", help=STRATEGY_HELP)] = DEFAULT_STRATEGY,
     top_k: Annotated[int, typer.Option("--top-k", help="Candidates kept in top_k.json (and measured).", min=1)] = 10,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search in -o DIR from its checkpoint.")]
     = False,

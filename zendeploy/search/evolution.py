@@ -45,13 +45,11 @@ from . import checkpoint as ckpt
 from .budgets import (
     BudgetChecker, Budgets, LatencyPredictor, check_feasible, check_table, format_count, predictor_batch,
 )
-from .mutation import mutate, random_walk
 from .scoring import LocalScorer, Scorer, make_requests
 from .spaces import SearchSpace, load_space
+from .strategies import DEFAULT_STRATEGY, canonical_strategy, make_strategy
 
-INITIAL_PHASE = 10  # official: `if len(popu_structure_list) <= 10:` mutate the initial structure
 CHECK_CACHE_SIZE = 200_000  # budget verdicts kept by structure (cleared when full)
-STRATEGIES = ("evolution", "random")
 
 # measure_fn(networks, resolution, *, se) -> one end-to-end latency per network, in ms per image (a float, or a dict
 # with 'latency_ms'); networks is a list of block tuples (the top-k), measured together so a backend can interleave
@@ -191,7 +189,7 @@ def run_search(
     seed: int = 0,
     workers: int = 1,
     step: int = 1,
-    strategy: str = "evolution",
+    strategy: str = DEFAULT_STRATEGY,
     predictor: LatencyPredictor | None = None,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
@@ -227,8 +225,7 @@ def run_search(
 
     space = load_space(space)
     budgets = budgets or Budgets()
-    if strategy not in STRATEGIES:
-        raise SearchSpaceError(f"unknown search strategy '{strategy}' (valid: {', '.join(STRATEGIES)})")
+    strategy = canonical_strategy(strategy)  # SearchSpaceError naming the valid ones
     for name, value, low in (("population", population, 1), ("iterations", iterations, 0), ("step", step, 1),
                              ("workers", workers, 1), ("top_k", top_k, 1), ("threads_per_eval", threads_per_eval, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -303,6 +300,23 @@ def run_search(
         raise ckpt.CheckpointError("resume needs an output folder (out_dir)")
 
     checks: dict[str, Any] = {}
+    probes: dict[str, Any] = {}
+
+    def probe(blocks):
+        """A budget check for the strategy's width search: cached apart, never timing units on demand."""
+        key = format_structure(blocks)
+        if key not in probes:
+            if len(probes) >= CHECK_CACHE_SIZE:
+                probes.clear()
+            hook, checker.on_outside = checker.on_outside, None
+            try:
+                probes[key] = checker.check(blocks)
+            finally:
+                checker.on_outside = hook
+        return probes[key]
+
+    proposer = make_strategy(strategy, space, initial, rng, population=population, check=probe,
+                             random_walk_steps=random_walk_steps)
     committed_rng = rng.getstate()
 
     def state_dict(rng_state, done=False) -> dict:
@@ -353,13 +367,10 @@ def run_search(
                 while len(children) < step and it < iterations:
                     if max_evaluations is not None and counters["evaluations"] + len(new) >= max_evaluations:
                         break
-                    if strategy == "random":
-                        child = random_walk(initial, rng, space, random_walk_steps)
-                    elif len(pop) <= INITIAL_PHASE:
-                        child = mutate(initial, rng, space, 1)
-                    else:
-                        parent = pop[rng.randint(0, len(pop) - 1)][0]
-                        child = mutate(parse_structure(parent), rng, space, 2)
+                    done = it / iterations if iterations else 1.0
+                    if max_evaluations:
+                        done = max(done, (counters["evaluations"] + len(new)) / max_evaluations)
+                    child = proposer.propose(pop, done, lambda s: s in scores or s in new)
                     it += 1
                     s = format_structure(child)
                     chk = checks.get(s)
