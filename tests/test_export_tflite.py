@@ -173,3 +173,21 @@ def test_tflite_argument_errors(tmp_path):
     with pytest.raises(ExportError, match="no images"):
         representative_from_folder(tmp_path, (1, 3, 8, 8))
     assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_cli_tflite_export_prints_only_zendeploys_lines(tmp_path):
+    """The libraries' start-up noise (absl, oneDNN, torchao, torch pytree, flatbuffer op counts, XNNPACK) stays hidden
+    in the CLI; --verbose shows it again."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "zendeploy", "export", "SuperConvK3BNRELU(3,8,2,1)SuperConvK1BNRELU(8,32,1,1)",
+            "--res", "16", "--num-classes", "10", "--format", "tflite", "-o", str(tmp_path / "quiet")]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ZENDEPLOY_VERBOSE"}
+    out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines == ["warning: no --weights given: the model has random initial weights (untrained); its outputs "
+                     "are meaningless; only the files' format, parity and speed mean something",
+                     "tflite: exporting ...", "tflite: ok"], out.stderr
+    assert "tflite" in out.stdout and "Failed to load" not in out.stdout

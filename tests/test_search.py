@@ -289,6 +289,52 @@ def test_determinism_under_seed_and_random_strategy():
         assert network_cost(parse_structure(x.structure), 32, num_classes=100).params <= 500_000
 
 
+def test_budget_aware_children_sit_on_the_budget_frontier():
+    budgets = Budgets.parse(params="300K", layers=14)
+    r = run_search("resnet", budgets, resolution=32, population=12, iterations=40, proxy="zen", batch_size=2, seed=5)
+    assert r.report["settings"]["strategy"] == "budget-aware" and not r.rejected  # every child fits
+    params = sorted(c.params for c in r.population)
+    assert all(c.params <= 300_000 and c.layers <= 14 for c in r.population)
+    assert params[len(params) // 2] > 0.85 * 300_000  # filled, not the initial structure's 10 %
+    assert len({c.structure for c in r.population}) == len(r.population)  # duplicates redrawn, never re-scored
+
+
+def test_fit_to_budget_grows_and_shrinks_onto_the_frontier():
+    from zendeploy.search.budgets import BudgetChecker
+    from zendeploy.search.strategies import fit_to_budget, scale_widths
+
+    budgets = Budgets.parse(params="500K")
+    checker = BudgetChecker(budgets, 32, num_classes=100)
+    initial = RESNET.initial_blocks("cifar")
+    grown = fit_to_budget(initial, RESNET, checker.check)
+    assert checker.check(grown).ok and not checker.check(scale_widths(grown, 1.25, RESNET)).ok
+    assert network_cost(grown, 32, num_classes=100).params > 0.8 * 500_000
+    huge = scale_widths(initial, 16, RESNET)
+    assert not checker.check(huge).ok
+    shrunk = fit_to_budget(huge, RESNET, checker.check)
+    assert checker.check(shrunk).ok and network_cost(shrunk, 32, num_classes=100).params > 0.8 * 500_000
+    too_deep = Budgets.parse(params="500K", layers=2)  # no width fits: returned unchanged, rejected by the search
+    assert fit_to_budget(initial, RESNET, BudgetChecker(too_deep, 32, num_classes=100).check) == tuple(initial)
+
+
+def test_budget_aware_beats_random_search_at_equal_evaluations():
+    kw = dict(resolution=32, population=8, iterations=400, max_evaluations=24, proxy="zen", batch_size=2)
+    budgets = Budgets.parse(params="200K", layers=12)
+    ours = [run_search("resnet", budgets, seed=s, **kw).best.score for s in range(3)]
+    rand = [run_search("resnet", budgets, seed=s, strategy="random", **kw).best.score for s in range(3)]
+    assert sorted(ours)[1] > sorted(rand)[1], (ours, rand)  # the median of 3 seeds
+
+
+def test_strategy_names_and_alias():
+    kw = dict(resolution=32, population=8, iterations=20, proxy="params", seed=1)
+    a = run_search("resnet", Budgets.parse(params="300K"), strategy="official", **kw)
+    b = run_search("resnet", Budgets.parse(params="300K"), strategy="evolution", **kw)  # the old name
+    assert [(x.structure, x.score) for x in a.population] == [(x.structure, x.score) for x in b.population]
+    assert b.report["settings"]["strategy"] == "official"
+    with pytest.raises(SearchSpaceError, match="unknown search strategy 'greedy'.*budget-aware"):
+        run_search("resnet", Budgets.parse(params="300K"), strategy="greedy", **kw)
+
+
 def test_score_cache_never_scores_a_structure_twice(monkeypatch):
     scored = []
 
@@ -305,8 +351,10 @@ def test_score_cache_never_scores_a_structure_twice(monkeypatch):
     assert r.report["cache_hits"] == r.cache_hits and r.report["rejected"]["total"] == sum(r.rejected.values())
 
 
-def test_parallel_workers_identical_to_serial():
-    kw = dict(resolution=32, population=12, iterations=16, proxy="zen", batch_size=2, seed=4, step=4)
+@pytest.mark.parametrize("strategy", ["budget-aware", "official"])
+def test_parallel_workers_identical_to_serial(strategy):
+    kw = dict(resolution=32, population=12, iterations=16, proxy="zen", batch_size=2, seed=4, step=4,
+              strategy=strategy)
     serial = run_search("resnet", Budgets.parse(params="400K"), workers=1, **kw)
     parallel = run_search("resnet", Budgets.parse(params="400K"), workers=2, **kw)
     assert [(x.structure, x.score) for x in serial.population] == [(x.structure, x.score) for x in parallel.population]
@@ -315,9 +363,10 @@ def test_parallel_workers_identical_to_serial():
 
 
 @pytest.mark.fault
-def test_resume_gives_the_same_result(tmp_path):
+@pytest.mark.parametrize("strategy", ["budget-aware", "official"])
+def test_resume_gives_the_same_result(tmp_path, strategy):
     kw = dict(resolution=32, population=12, iterations=70, proxy="zen", batch_size=2, seed=2, checkpoint_every=0.0,
-              plot=False)
+              plot=False, strategy=strategy)
     budgets = Budgets.parse(params="400K")
     full = run_search("resnet", budgets, out_dir=tmp_path / "full", **kw)
 

@@ -202,7 +202,7 @@ def run_setting(name, space_name, dataset, resolution, budgets, *, evals, popula
     common = dict(resolution=resolution, dataset=dataset, num_classes=num_classes, population=population,
                   iterations=10**9, max_evaluations=evals, proxy="zen", batch_size=batch_size, seed=seed,
                   predictor=predictor, workers=workers, step=step, space_max_layers=False)
-    for method, strategy in (("zendeploy", "evolution"), ("random", "random")):
+    for method, strategy in (("zendeploy", "official"), ("random", "random")):
         t0 = time.perf_counter()
         r = run_search(space, budgets, strategy=strategy, **common)
         secs = time.perf_counter() - t0

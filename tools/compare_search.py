@@ -54,10 +54,10 @@ def main(argv=None):
     space = load_space(args.space)
     budgets = Budgets.parse(params=args.params if args.params not in (None, "none") else None, flops=args.flops,
                             layers=args.max_layers)
-    methods = [("zen-nas", "evolution", "zen"), ("random+zen", "random", "zen")]
+    methods = [("zen-nas", "official", "zen"), ("random+zen", "random", "zen")]
     for p in (args.proxies or [p for p in list_proxies() if p != "zen"]):
         get_proxy(p)
-        methods.append((f"evo+{p}", "evolution", p))
+        methods.append((f"evo+{p}", "official", p))
 
     rows = {}
     for label, strategy, proxy in methods:

@@ -23,6 +23,8 @@ COMMAND_MODULES = ["space", "score", "latency", "search", "export", "demo"]
 def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    verbose: bool = typer.Option(False, "--verbose", help="Also show the output of the libraries zendeploy calls "
+                                 "(TensorFlow Lite, torchao, torch; hidden by default, or ZENDEPLOY_VERBOSE=1)."),
 ):
     if version:
         from .. import __version__
@@ -55,6 +57,9 @@ def main() -> None:
     import sys
 
     from .common import expand_bare_options
+    from .quiet import third_party_quiet, verbose_requested
 
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    app(args=expand_bare_options(sys.argv[1:]), prog_name="zendeploy")
+    args = expand_bare_options(sys.argv[1:])
+    with third_party_quiet(enabled=not verbose_requested(args)):
+        app(args=args, prog_name="zendeploy")

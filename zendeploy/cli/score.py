@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,7 +21,10 @@ def score_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Gaussian inputs per forward.", min=1)] = 16,
     repeats: Annotated[int, typer.Option(help="Freshly initialised networks to average over.", min=1)] = 1,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same score.")] = 0,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's).", min=1)] = None,
+    threads: Annotated[int, typer.Option(
+        help="torch CPU threads. 1 (the default) is what the search scores with: a score depends on the thread "
+             "count in its last digits, and on a busy host 2 threads are slower than 1 (tools/bench_score_threads.py).",
+        min=1)] = 1,
     as_json: JsonOpt = False,
 ):
     """Zero-shot score of a structure (default: Zen-Score, official semantics)."""
@@ -34,8 +37,7 @@ def score_cmd(
         from ..proxies import compute_proxy, get_proxy
 
         get_proxy(proxy)
-        if threads:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
         ran = run_settings(run)
         r = resolve(structure_source(structure, zoo, run), resolution=res or ran.get("resolution"),
                     num_classes=ran.get("num_classes"))
@@ -50,7 +52,8 @@ def score_cmd(
         else:
             spread = f" ± {result.std:.4f} (std over {result.repeats} repeats)" if result.repeats > 1 else ""
             console.print(f"{proxy} = {result.score:.4f}{spread}   [{r.resolution}x{r.resolution}, batch "
-                          f"{batch_size}, seed {seed}, {result.seconds:.2f} s]")
+                          f"{batch_size}, seed {seed}, {threads} thread{'s' if threads > 1 else ''}, "
+                          f"{result.seconds:.2f} s]")
         if not result.valid:
             raise typer.Exit(code=2)
 

@@ -288,7 +288,7 @@ def export_model(
         load_weights(model, weights)
     else:
         warnings.append("no --weights given: the model has random initial weights (untrained); its outputs are "
-                        "meaningless, only the files' format, parity and speed are")
+                        "meaningless; only the files' format, parity and speed mean something")
         say(f"warning: {warnings[-1]}")
     model.eval()
 
