@@ -118,7 +118,7 @@ def convert_locally(converter: Converter, jobs: Sequence[ConversionJob], work: P
 
 def converter_for(device: str, precision: str = "fp32") -> Converter:
     """The converter of a device's table files (no hardware needed: it runs on any node)."""
-    from .backends import DEVICES
+    from .devices import DEVICES
 
     spec = DEVICES.get(device)  # RegistryError naming the closest device
     if spec.backend in ("onnxruntime", "tensorrt"):

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfilerError as ZProfilerError, require
-from .backends import Backend, DeviceSpec, TimingSettings, _wrap_profiler_errors
+from .devices import DeviceSpec
+from .runtime_base import Backend, TimingSettings, _wrap_profiler_errors
 
 
 class _Stats:
