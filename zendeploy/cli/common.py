@@ -130,3 +130,19 @@ def run_command(fn: Callable[[], Any]) -> Any:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
+
+
+def device_choices_help(prefix: str = "Target") -> str:
+    """The devices from the device table (``zendeploy.latency.devices``), not a hand-written list."""
+    from ..latency.devices import DEVICES
+
+    items = [f"{name} ({DEVICES.get(name).backend}{'' if DEVICES.get(name).local else ', remote'})"
+             for name in DEVICES.names()]
+    return f"{prefix}: {', '.join(items)}."
+
+
+def space_choices_help() -> str:
+    """The built-in search spaces from their registry, and the file form."""
+    from ..search.spaces import list_spaces
+
+    return f"Search space: {' | '.join(list_spaces())} | a YAML/JSON space file."

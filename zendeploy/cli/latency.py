@@ -13,7 +13,7 @@ from rich.table import Table
 
 from .common import (
     RAY_AUTO, RAY_HELP, JsonOpt, ResOpt, RunOpt, StructArg, ZooOpt, console, err_console, print_json, run_command,
-    run_settings, structure_source,
+    device_choices_help, run_settings, space_choices_help, structure_source,
 )
 
 latency_app = typer.Typer(help="Predict latency from a table, validate a table, list tables.", no_args_is_help=True)
@@ -45,9 +45,8 @@ def default_table_path(device: str, backend: str, precision: str, batch: int, sp
 
 
 def profile_cmd(
-    device: Annotated[str, typer.Option(help="Target: cpu (ONNX Runtime), tflite-cpu (LiteRT), t4 (TensorRT), "
-                                             "pixel (phone over adb).")] = "cpu",
-    space: Annotated[str, typer.Option(help="Search space: resnet, mobilenet or a YAML/JSON space file.")] = "resnet",
+    device: Annotated[str, typer.Option(help=device_choices_help())] = "cpu",
+    space: Annotated[str, typer.Option(help=space_choices_help())] = "resnet",
     res: Annotated[int, typer.Option("--res", help="Input resolution.", min=8)] = 32,
     dataset: Annotated[Optional[str], typer.Option(help="Initial structure of the space: cifar or imagenet "
                                                         "(default: by resolution).")] = None,

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..search.strategies import DEFAULT_STRATEGY, STRATEGIES
-from .common import RAY_HELP, console, describe_workers, err_console, run_command
+from .common import (
+    RAY_HELP, console, describe_workers, device_choices_help, err_console, run_command, space_choices_help,
+)
 
 STRATEGY_HELP = (f"{' | '.join(STRATEGIES)}: budget-aware (default) scales every child onto the budget's frontier; "
                  "official is the Zen-NAS loop draw for draw (alias: evolution); random is random search.")
@@ -48,7 +50,7 @@ def _load_predictor(table: Path | None, device: str | None):
 
 def search_command(
     out: Annotated[Path, typer.Option("-o", "--out", help="Run folder, e.g. runs/NAME.")],
-    space: Annotated[str, typer.Option("--space", help="mobilenet | resnet | a YAML/JSON space file.")] = "mobilenet",
+    space: Annotated[str, typer.Option("--space", help=space_choices_help())] = "mobilenet",
     res: Annotated[Optional[int], typer.Option("--res", help="Input resolution (default: 224 ImageNet, 32 CIFAR).",
                                                min=1)] = None,
     dataset: Annotated[Optional[str], typer.Option(
@@ -57,7 +59,7 @@ def search_command(
         "--latency-ms", help="Latency budget in ms per image at the table's batch size (needs --table).")] = None,
     latency_margin: Annotated[float, typer.Option(
         "--latency-margin", help="Enforce prediction + Z * sigma <= budget.", min=0.0)] = 0.0,
-    device: Annotated[Optional[str], typer.Option("--device", help="Device the table was measured on (checked).")]
+    device: Annotated[Optional[str], typer.Option("--device", help=device_choices_help("Device the table was measured on (checked)"))]
     = None,
     table: Annotated[Optional[Path], typer.Option("--table", help="Latency table (latency_tables/...).")] = None,
     flops: Annotated[Optional[str], typer.Option(

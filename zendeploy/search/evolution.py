@@ -1,7 +1,8 @@
-"""The search loop: the official Zen-NAS steady-state evolution (and a random-search baseline), plus what the official
-code lacks: a score cache, budgets checked from tables, parallel scoring, checkpoints and resume.
+"""The search loop: a steady-state population whose children come from a strategy (``strategies.py``: the
+budget-aware default, the official Zen-NAS loop, random search), plus what the official code lacks: a score cache,
+budgets checked from tables, parallel scoring, checkpoints and resume.
 
-Official loop (``evolution_search.py``), reproduced with ``step=1`` (the default):
+Official loop (``evolution_search.py``, ``strategy='official'``), reproduced with ``step=1``:
 
     for each iteration:
         while len(population) > population_size: remove the member with the lowest score (first one on ties)
@@ -11,9 +12,11 @@ Official loop (``evolution_search.py``), reproduced with ``step=1`` (the default
         score the child; append it to the population                      (duplicates allowed)
     best = the member with the highest score (first one on ties)
 
+Every strategy shares the eviction, the budget check, the scoring and the choice of the best; only where a child
+comes from differs.
 ``iterations`` counts children generated (rejected ones included), as the official ``evolution_max_iter`` does.
 
-Additions (none of them changes what a serial ``step=1`` run does with a given seed):
+Additions (none of them changes what a serial ``step=1`` official run does with a given seed):
 
 - Scores are cached by structure string: a duplicate child is appended with its cached score and never scored again.
   Each candidate's proxy seed is derived from the search seed and the structure (SHA-256), so a structure's score
