@@ -4,6 +4,7 @@ process we start and stop), never raced against a timer."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -136,3 +137,27 @@ def test_sizes_that_cannot_be_allocated_are_refused_up_front(args, message):
 def test_a_structure_cut_short_is_a_malformed_structure_not_a_zoo_name():
     res = CliRunner().invoke(app, ["info", "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1", "--res", "32"])
     assert res.exit_code == 1 and "zoo model" not in res.output and "block 2" in res.output, res.output
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
+def test_machine_os_errors_anywhere_in_a_command_are_one_line(code, capsys):
+    """A full disk or a forbidden place met anywhere in a command body (e.g. while a search writes its top-k ONNX
+    files) ends as one line naming the file, exit 1; an OS error that is a bug keeps its traceback."""
+    import typer
+
+    from zendeploy.cli.common import run_command
+
+    def body():
+        raise OSError(code, os.strerror(code), "runs/x/measure/top1.onnx")
+
+    with pytest.raises(typer.Exit) as info:
+        run_command(body)
+    assert info.value.exit_code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "runs/x/measure/top1.onnx" in err[0] and os.strerror(code) in err[0]
+
+    def bug():
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    with pytest.raises(OSError):
+        run_command(bug)

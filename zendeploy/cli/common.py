@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import StructureError, ZenDeployError
+from ..errors import StructureError, ZenDeployError, first_line
 
 class _PeopleConsole(Console):
     """A console whose tables never cut what a user must read or copy (names, structures, paths): on a narrow
@@ -119,16 +120,32 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+# OS errors that come from the machine, not from a bug: a full disk or quota, a read-only or forbidden place, a
+# file too large, an I/O error. Anywhere in a command they end as one line naming the file.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO,
+                      errno.EMFILE, errno.ENFILE}
+
+
+def _one_line(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def run_command(fn: Callable[[], Any]) -> Any:
-    """Run a command body: a ZenDeployError becomes one line on stderr and exit code 1 (traceback with
-    ZENDEPLOY_DEBUG=1)."""
+    """Run a command body: a ZenDeployError, or an OS error from the machine (disk full, permissions), becomes one
+    line on stderr and exit code 1 (traceback with ZENDEPLOY_DEBUG=1)."""
     try:
         return fn()
     except ZenDeployError as exc:
         if os.environ.get("ZENDEPLOY_DEBUG"):
             raise
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        _one_line(first_line(exc))
+        raise typer.Exit(code=1) from None
+    except OSError as exc:
+        if os.environ.get("ZENDEPLOY_DEBUG") or exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f" '{exc.filename}'" if exc.filename else ""
+        _one_line(f"cannot write or read{where}: {exc.strerror or os.strerror(exc.errno)} (zendeploy writes its files "
+                  f"atomically: none is left half-written)")
         raise typer.Exit(code=1) from None
 
 
