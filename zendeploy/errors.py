@@ -26,6 +26,11 @@ class ProxyError(ZenDeployError):
     """A zero-shot proxy could not be computed (bad options, invalid numerics)."""
 
 
+class InvalidScore(ProxyError):
+    """A proxy cannot give this network a number (no pre-GAP map, a failure inside the proxy): the result is invalid,
+    with this as its reason, rather than an error."""
+
+
 class BudgetError(ZenDeployError):
     """A budget is malformed or cannot be met."""
 

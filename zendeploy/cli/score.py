@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -12,10 +12,78 @@ from .common import (
 )
 
 
+ModuleOpt = Annotated[Optional[str], typer.Option(
+    "--module", metavar="PKG.MOD:FACTORY",
+    help="Score a PyTorch classifier instead of a structure: an importable 'package.module:factory' (or "
+         "'path/file.py:factory'), called with --kwargs; or a torchvision model name (needs torchvision).")]
+KwargsOpt = Annotated[Optional[str], typer.Option("--kwargs", metavar="JSON",
+                                                  help="Keyword arguments for the --module factory, as JSON.")]
+InChannelsOpt = Annotated[int, typer.Option("--in-channels", help="Input channels of a --module model.", min=1)]
+
+
+def load_module(spec: str, kwargs_json: Optional[str]):
+    """The nn.Module named by ``--module``: 'pkg.mod:factory', 'file.py:factory' or a torchvision model name."""
+    import importlib
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from torch import nn
+
+    from ..errors import ProxyError, first_line
+
+    try:
+        kwargs = json.loads(kwargs_json) if kwargs_json else {}
+    except json.JSONDecodeError as exc:
+        raise ProxyError(f"--kwargs is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(kwargs, dict):
+        raise ProxyError("--kwargs must be a JSON object of keyword arguments, e.g. '{\"num_classes\": 10}'")
+    if ":" not in spec:
+        try:
+            import torchvision.models as tvm
+        except Exception:  # noqa: BLE001 - torchvision missing or broken: say what to install
+            raise ProxyError(f"'{spec}' is not 'package.module:factory', and naming a torchvision model needs "
+                             f"torchvision (pip install torchvision matching torch)") from None
+        try:
+            return tvm.get_model(spec, weights=None, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - unknown name or bad kwargs, in one line
+            raise ProxyError(f"torchvision cannot build '{spec}' ({first_line(exc)})") from None
+    where, _, attr = spec.rpartition(":")
+    try:
+        if where.endswith(".py") or "/" in where:
+            path = Path(where)
+            if not path.is_file():
+                raise ProxyError(f"--module file '{where}' does not exist")
+            mspec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(mspec)
+            mspec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ProxyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's module failed to import, in one line
+        raise ProxyError(f"cannot import '{where}' ({type(exc).__name__}: {first_line(exc)})") from None
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise ProxyError(f"'{where}' has no '{attr}'")
+    if isinstance(factory, nn.Module):
+        return factory
+    try:
+        model = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - the factory's own error, in one line
+        raise ProxyError(f"{spec}({', '.join(kwargs)}) failed ({type(exc).__name__}: {first_line(exc)})") from None
+    if not isinstance(model, nn.Module):
+        raise ProxyError(f"{spec} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
 def score_cmd(
     structure: StructArg = None,
     zoo: ZooOpt = None,
     run: RunOpt = None,
+    module: ModuleOpt = None,
+    kwargs: KwargsOpt = None,
+    in_channels: InChannelsOpt = 3,
     res: ResOpt = None,
     proxy: Annotated[str, typer.Option(help="Proxy name (see `zendeploy proxies`).")] = "zen",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Gaussian inputs per forward.", min=1)] = 16,
@@ -38,6 +106,17 @@ def score_cmd(
 
         get_proxy(proxy)
         torch.set_num_threads(threads)
+        if module is not None:
+            if structure or zoo or run:
+                raise ProxyError("give either --module or a structure (string, --zoo or --run), not both")
+            if res is None:
+                raise ProxyError("--res is required for a --module model")
+            from ..proxies import score_module
+
+            result = score_module(load_module(module, kwargs), proxy, resolution=res, in_channels=in_channels,
+                                  batch_size=batch_size, repeats=repeats, seed=seed)
+            _print_result(result, proxy, res, batch_size, seed, threads, as_json, module=module)
+            return
         ran = run_settings(run)
         r = resolve(structure_source(structure, zoo, run), resolution=res or ran.get("resolution"),
                     num_classes=ran.get("num_classes"))
@@ -45,25 +124,39 @@ def score_cmd(
             raise ProxyError("--res is required for a structure string")
         result = compute_proxy(proxy, r.blocks, resolution=r.resolution, batch_size=batch_size, repeats=repeats,
                                seed=seed, num_classes=r.num_classes)
-        if as_json:
-            print_json(dict(result.to_dict(), structure=r.structure, zoo=r.zoo_name))
-        elif not result.valid:
-            console.print(f"[yellow]{proxy} score is invalid:[/] {result.reason}")
-        else:
-            spread = f" ± {result.std:.4f} (std over {result.repeats} repeats)" if result.repeats > 1 else ""
-            console.print(f"{proxy} = {result.score:.4f}{spread}   [{r.resolution}x{r.resolution}, batch "
-                          f"{batch_size}, seed {seed}, {threads} thread{'s' if threads > 1 else ''}, "
-                          f"{result.seconds:.2f} s]")
-        if not result.valid:
-            raise typer.Exit(code=2)
+        _print_result(result, proxy, r.resolution, batch_size, seed, threads, as_json, structure=r.structure,
+                      zoo=r.zoo_name)
 
     run_command(body)
 
 
-def proxies_cmd(as_json: JsonOpt = False):
-    """List the zero-shot proxies."""
+def _print_result(result, proxy, res, batch_size, seed, threads, as_json, **what) -> None:
+    if as_json:
+        print_json(dict(result.to_dict(), **what))
+    elif not result.valid:
+        console.print(f"[yellow]{proxy} score is invalid:[/] {result.reason}", highlight=False)
+    else:
+        spread = f" ± {result.std:.4f} (std over {result.repeats} repeats)" if result.repeats > 1 else ""
+        console.print(f"{proxy} = {result.score:.4f}{spread}   [{res}x{res}, batch {batch_size}, seed {seed}, "
+                      f"{threads} thread{'s' if threads > 1 else ''}, {result.seconds:.2f} s]", highlight=False)
+    if not result.valid:
+        raise typer.Exit(code=2)
+
+
+def proxies_cmd(
+    module: ModuleOpt = None,
+    kwargs: KwargsOpt = None,
+    in_channels: InChannelsOpt = 3,
+    res: ResOpt = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Gaussian inputs per forward.", min=2)] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of every proxy.")] = 0,
+    as_json: JsonOpt = False,
+):
+    """List the zero-shot proxies; with --module, run every one of them on that model."""
     from ..proxies import PROXIES
 
+    if module is not None:
+        return run_command(lambda: _all_proxies(module, kwargs, in_channels, res, batch_size, seed, as_json))
     rows = [{"name": n, "description": p.description, "reference": p.reference} for n, p in PROXIES.items()]
     if as_json:
         print_json(rows)
@@ -73,6 +166,29 @@ def proxies_cmd(as_json: JsonOpt = False):
         t.add_column(col)
     for r in rows:
         t.add_row(r["name"], r["description"], r["reference"])
+    console.print(t)
+
+
+def _all_proxies(module, kwargs, in_channels, res, batch_size, seed, as_json) -> None:
+    import torch
+
+    from ..errors import ProxyError
+    from ..proxies import PROXIES, score_module
+
+    if res is None:
+        raise ProxyError("--res is required for a --module model")
+    torch.set_num_threads(1)
+    model = load_module(module, kwargs)
+    results = [score_module(model, name, resolution=res, in_channels=in_channels, batch_size=batch_size, seed=seed)
+               for name in PROXIES.names()]
+    if as_json:
+        print_json({"module": module, "resolution": res, "results": [r.to_dict() for r in results]})
+        return
+    t = Table(title=f"{module} at {res}x{res}, batch {batch_size}, seed {seed} (higher is better)")
+    for col in ("proxy", "score", "seconds", "note"):
+        t.add_column(col)
+    for r in results:
+        t.add_row(r.proxy, f"{r.score:.4f}" if r.valid else "invalid", f"{r.seconds:.2f}", r.reason or "")
     console.print(t)
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import ProxyError
+from ..errors import InvalidScore, ProxyError, first_line
 from ..registry import Registry
 from ..space.structure import BlockSpec, feature_resolutions
 
@@ -31,6 +31,9 @@ class ProxySpec:
     reference: str
     uses_data: bool = True  # False for analytic proxies (flops, params): batch size and seed do not matter
     min_batch_size: int = 1
+    # fn(ProxyInput, *, batch_size, generator) -> float: the same proxy on any torch module (network.py); the
+    # structure path of every data proxy goes through it too, so both give the same value on the same net and draws
+    module_fn: Callable[..., float] | None = None
 
 
 @dataclass
@@ -54,9 +57,10 @@ class ProxyResult:
 PROXIES: Registry[ProxySpec] = Registry("proxy")
 
 
-def register_proxy(name: str, *, description: str, reference: str, uses_data: bool = True, min_batch_size: int = 1):
+def register_proxy(name: str, *, description: str, reference: str, uses_data: bool = True, min_batch_size: int = 1,
+                   module_fn: Callable[..., float] | None = None):
     def wrap(fn: ProxyFn) -> ProxyFn:
-        PROXIES.register(name, ProxySpec(name, fn, description, reference, uses_data, min_batch_size))
+        PROXIES.register(name, ProxySpec(name, fn, description, reference, uses_data, min_batch_size, module_fn))
         return fn
 
     return wrap
@@ -104,15 +108,66 @@ def compute_proxy(
     from ..cost import check_fits
 
     check_fits(r.blocks, res, batch=batch_size, num_classes=r.num_classes, what=f"scoring this network ({name})")
+    return run_repeats(name, lambda g: spec.fn(r.blocks, resolution=res, batch_size=batch_size, generator=g,
+                                               num_classes=r.num_classes),
+                       repeats=repeats, seed=seed, resolution=res, batch_size=batch_size)
+
+
+def score_module(
+    model,
+    proxy: str = "zen",
+    *,
+    resolution: int,
+    in_channels: int = 3,
+    batch_size: int = 16,
+    repeats: int = 1,
+    seed: int = 0,
+    num_classes: int | None = None,
+    feature_fn=None,
+) -> ProxyResult:
+    """Score any ``torch.nn.Module`` classifier with a registered proxy, the same ``ProxyResult`` as
+    :func:`compute_proxy`. Each repeat re-initialises a private copy the way the proxy's paper does (Zen: conv and
+    linear weights N(0, 1), BN weight 1 and bias 0, train mode with fresh statistics), so the caller's model and
+    weights are untouched and never leak into the score. The pre-GAP map is the model's ``forward_pre_GAP`` /
+    ``forward_pre_gap``, else ``feature_fn(model, x)``, else the input of its last global average pooling
+    (``zendeploy.proxies.network``). The model is scored as given: Zen-NAS scores its own structures without residual
+    links, so to compare like with like pass the plain variant of a residual model."""
+    from .network import module_input
+
+    spec = get_proxy(proxy)
+    if spec.module_fn is None:
+        raise ProxyError(f"proxy '{proxy}' has no form for a torch module")
+    for what, value in (("batch size", batch_size), ("repeats", repeats)):
+        if not isinstance(value, int) or value < 1:
+            raise ProxyError(f"{what} must be a positive integer, got {value!r}")
+    if batch_size < spec.min_batch_size:
+        raise ProxyError(f"{proxy} needs a batch size of at least {spec.min_batch_size}, got {batch_size}")
+    inp = module_input(model, resolution=resolution, in_channels=in_channels, num_classes=num_classes,
+                       feature_fn=feature_fn)
+
+    def one(generator):
+        try:
+            return spec.module_fn(inp, batch_size=batch_size, generator=generator)
+        except InvalidScore:
+            raise
+        except (ProxyError, RuntimeError, ValueError) as exc:  # this proxy cannot score this model: say why
+            raise InvalidScore(f"{proxy} cannot score this model ({type(exc).__name__}: {first_line(exc)})") from None
+
+    return run_repeats(proxy, one, repeats=repeats, seed=seed, resolution=resolution, batch_size=batch_size)
+
+
+def run_repeats(name: str, one: Callable[[torch.Generator], float], *, repeats: int, seed: int, resolution: int,
+                batch_size: int) -> ProxyResult:
+    """``repeats`` draws of ``one(generator)`` (repeat i seeded with ``repeat_generator(seed, i)``), timed, with the
+    numerics guard: a non-finite value (or a FloatingPointError) makes the result invalid, with the reason."""
     scores: list[float] = []
     t0 = time.perf_counter()
     reason = None
     for i in range(repeats):
         try:
-            value = float(spec.fn(r.blocks, resolution=res, batch_size=batch_size,
-                                  generator=repeat_generator(seed, i), num_classes=r.num_classes))
-        except FloatingPointError as exc:
-            value, reason = math.nan, str(exc)
+            value = float(one(repeat_generator(seed, i)))
+        except (FloatingPointError, InvalidScore) as exc:
+            value, reason = math.nan, first_line(exc)
         if not math.isfinite(value):
             reason = reason or f"repeat {i} gave a non-finite score ({value}): numerical overflow or underflow"
             scores.append(value)
@@ -122,4 +177,5 @@ def compute_proxy(
     valid = reason is None
     mean = sum(scores) / len(scores) if valid else math.nan
     std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)) if valid else math.nan
-    return ProxyResult(name, mean, std, len(scores), seconds, valid, reason, scores, res, batch_size, seed)
+    return ProxyResult(name, mean, std, len(scores), seconds, valid, reason, scores, resolution, batch_size,
+                       seed)

@@ -31,8 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ProxyError
 from ..space.structure import BlockSpec
 from .base import register_proxy
+from .network import ProxyInput, plain_input
 
 
 def build_plain_model(blocks: Sequence[BlockSpec], num_classes: int):
@@ -41,13 +43,26 @@ def build_plain_model(blocks: Sequence[BlockSpec], num_classes: int):
     Built on the meta device and materialised with ``to_empty``: the caller must initialise every parameter and
     buffer (:func:`gaussian_init_` or ``tenas.default_init_``).
     """
-    from ..builder import ZenNet
+    return plain_input(blocks, 8, num_classes).model
 
-    with torch.device("meta"):
-        model = ZenNet(blocks, num_classes=num_classes, se=False, residual=False)
-    model = model.to_empty(device="cpu")
-    model.train()
-    return model
+
+NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+def _unknown(m: nn.Module, what: str) -> None:
+    if any(True for _ in m.parameters(recurse=False)) or (
+            any(True for _ in m.buffers(recurse=False)) and not isinstance(m, NORMS)):
+        raise ProxyError(f"{what} does not know how to initialise a {type(m).__name__} (it has its own weights); "
+                         f"score a variant of the model without it")
+
+
+def _norm_init_(m: nn.Module) -> None:
+    if getattr(m, "weight", None) is not None:
+        nn.init.ones_(m.weight)
+    if getattr(m, "bias", None) is not None:
+        nn.init.zeros_(m.bias)
+    if hasattr(m, "reset_running_stats"):
+        m.reset_running_stats()
 
 
 @torch.no_grad()
@@ -55,19 +70,19 @@ def gaussian_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """ZenNAS ``network_weight_gaussian_init`` with our generator: conv/linear weights N(0, 1), biases 0, BN (1, 0).
 
     Modules are visited in ``model.modules()`` order (the official order: body blocks, then the classifier). BN
-    running statistics are reset (mean 0, var 1), as in a freshly built network.
+    running statistics are reset (mean 0, var 1), as in a freshly built network. Any conv (1-3 d, transposed) and
+    linear layer, and BN / group / layer / instance norms (weight 1, bias 0) of a foreign model are initialised the
+    same way; a module with weights of another kind is refused in one line.
     """
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
             nn.init.normal_(m.weight, generator=generator)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-            m.reset_running_stats()
-        elif any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
-            raise AssertionError(f"gaussian_init_ does not know how to initialise {type(m).__name__}")
+        elif isinstance(m, NORMS):
+            _norm_init_(m)
+        else:
+            _unknown(m, "the Gaussian initialisation")
     return model
 
 
@@ -75,25 +90,11 @@ def draw_inputs(blocks: Sequence[BlockSpec], resolution: int, batch_size: int, g
     return torch.randn((batch_size, blocks[0].in_channels, resolution, resolution), generator=generator)
 
 
-@register_proxy(
-    "gradnorm",
-    description="norm of the cross-entropy gradient (random labels) w.r.t. all weights at Gaussian init",
-    reference="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021; "
-              "as compared in Zen-NAS (ICCV 2021), ZenNAS ZeroShotProxy/compute_gradnorm_score.py",
-    min_batch_size=2,
-)
-def gradnorm_score(
-    blocks: Sequence[BlockSpec],
-    *,
-    resolution: int,
-    batch_size: int = 16,
-    generator: torch.Generator,
-    num_classes: int = 1000,
-) -> float:
-    """One grad-norm repeat (see module docstring)."""
-    model = gaussian_init_(build_plain_model(blocks, num_classes), generator)
-    x = draw_inputs(blocks, resolution, batch_size, generator)
-    y = torch.randint(0, num_classes, (batch_size,), generator=generator)
+def gradnorm_on(inp: ProxyInput, *, batch_size: int = 16, generator: torch.Generator) -> float:
+    """One grad-norm repeat on a network (a structure's plain ZenNet or any classifier)."""
+    model = gaussian_init_(inp.model, generator)
+    x = inp.draw(batch_size, generator)
+    y = torch.randint(0, inp.num_classes, (batch_size,), generator=generator)
     logits = model(x)
     # Official: -(one_hot(y) * log_softmax(logits)).sum(1).mean(), i.e. the mean cross-entropy.
     loss = F.cross_entropy(logits, y)
@@ -106,3 +107,23 @@ def gradnorm_score(
     if not math.isfinite(total):
         return math.nan
     return math.sqrt(total)
+
+
+@register_proxy(
+    "gradnorm",
+    description="norm of the cross-entropy gradient (random labels) w.r.t. all weights at Gaussian init",
+    reference="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021; "
+              "as compared in Zen-NAS (ICCV 2021), ZenNAS ZeroShotProxy/compute_gradnorm_score.py",
+    min_batch_size=2,
+    module_fn=gradnorm_on,
+)
+def gradnorm_score(
+    blocks: Sequence[BlockSpec],
+    *,
+    resolution: int,
+    batch_size: int = 16,
+    generator: torch.Generator,
+    num_classes: int = 1000,
+) -> float:
+    """One grad-norm repeat (see module docstring)."""
+    return gradnorm_on(plain_input(blocks, resolution, num_classes), batch_size=batch_size, generator=generator)

@@ -34,11 +34,15 @@ from torch import nn
 
 from ..space.structure import BlockSpec
 from .base import register_proxy
-from .gradnorm import build_plain_model, draw_inputs, gaussian_init_
+from .gradnorm import gaussian_init_
+from .network import ProxyInput, plain_input
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6)  # binary codes: active where the output is > 0
 
 
-def activation_kernel(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The NASWOT kernel K (float64, [B, B]) of ``model.forward_pre_gap(x)``, summed over every ``nn.ReLU``."""
+def activation_kernel(model: nn.Module, x: torch.Tensor, forward=None) -> torch.Tensor:
+    """The NASWOT kernel K (float64, [B, B]) of ``forward(x)`` (default ``model.forward_pre_gap``), summed over every
+    ReLU / ReLU6 module; NaN when the network has none (the codes NASWOT counts come from ReLUs)."""
     b = x.shape[0]
     kernel = torch.zeros((b, b), dtype=torch.float64)
 
@@ -50,14 +54,28 @@ def activation_kernel(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         s = codes.sum(dim=1, dtype=torch.float64)
         kernel.add_(n - s[:, None] - s[None, :] + 2.0 * agree)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, ACTIVATIONS)]
+    if not handles:
+        return torch.full((b, b), math.nan, dtype=torch.float64)
     try:
         with torch.no_grad():
-            model.forward_pre_gap(x)
+            (forward or model.forward_pre_gap)(x)
     finally:
         for h in handles:
             h.remove()
     return kernel
+
+
+def naswot_on(inp: ProxyInput, *, batch_size: int = 16, generator: torch.Generator) -> float:
+    """One NASWOT repeat on a network; ReLUs of its body (before GAP) when its pre-GAP map is known, else of the
+    whole forward."""
+    model = gaussian_init_(inp.model, generator)
+    x = inp.draw(batch_size, generator)
+    forward = inp.pre_gap if inp.feature_fn is not None else model
+    kernel = activation_kernel(model, x, forward)
+    _sign, logabsdet = torch.linalg.slogdet(kernel)
+    value = float(logabsdet)
+    return value if math.isfinite(value) else math.nan
 
 
 @register_proxy(
@@ -66,6 +84,7 @@ def activation_kernel(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     reference="Mellor et al., Neural Architecture Search without Training, ICML 2021; "
               "as compared in Zen-NAS (ICCV 2021), ZenNAS ZeroShotProxy/compute_NASWOT_score.py",
     min_batch_size=2,
+    module_fn=naswot_on,
 )
 def naswot_score(
     blocks: Sequence[BlockSpec],
@@ -76,9 +95,4 @@ def naswot_score(
     num_classes: int = 1000,
 ) -> float:
     """One NASWOT repeat (see module docstring)."""
-    model = gaussian_init_(build_plain_model(blocks, num_classes), generator)
-    x = draw_inputs(blocks, resolution, batch_size, generator)
-    kernel = activation_kernel(model, x)
-    _sign, logabsdet = torch.linalg.slogdet(kernel)
-    value = float(logabsdet)
-    return value if math.isfinite(value) else math.nan
+    return naswot_on(plain_input(blocks, resolution, num_classes), batch_size=batch_size, generator=generator)

@@ -40,7 +40,8 @@ from torch import nn
 from ..errors import ProxyError
 from ..space.structure import BlockSpec, feature_resolutions
 from .base import register_proxy
-from .gradnorm import build_plain_model, gaussian_init_
+from .gradnorm import gaussian_init_
+from .network import ProxyInput, plain_input
 
 
 def final_resolution(blocks: Sequence[BlockSpec], resolution: int) -> int:
@@ -48,11 +49,44 @@ def final_resolution(blocks: Sequence[BlockSpec], resolution: int) -> int:
     return -(-res_in[-1] // blocks[-1].stride)
 
 
+def synflow_on(inp: ProxyInput, *, batch_size: int = 1, generator: torch.Generator) -> float:
+    """One SynFlow repeat on a network (``batch_size`` ignored: one all-ones image)."""
+    model = gaussian_init_(inp.model, generator)
+    with torch.no_grad():
+        for t in model.state_dict().values():  # official linearize(): abs of every entry of the state dict
+            if t.is_floating_point():
+                t.abs_()
+    model.double()
+    try:
+        x = torch.ones((1, inp.in_channels, inp.resolution, inp.resolution), dtype=torch.float64)
+        layers = [m for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))]
+        weights = [m.weight for m in layers]
+        try:
+            output = model(x)
+        except ValueError as exc:  # train-mode BN on one image with a 1x1 map: "Expected more than 1 value ..."
+            raise ProxyError(f"synflow runs train-mode BatchNorm on one all-ones image, which this network cannot "
+                             f"take at {inp.resolution}x{inp.resolution} ({exc}); use a larger resolution") from None
+        grads = torch.autograd.grad(output.sum(), weights, allow_unused=True)
+        score = 0.0
+        with torch.no_grad():
+            for w, g in zip(weights, grads):
+                if g is None:  # official: zeros for a weight without gradient
+                    continue
+                saliency = (w * g).abs_()
+                score += float(saliency.sum(dim=tuple(range(1, saliency.dim()))).mean())
+    finally:
+        model.float()
+    if not math.isfinite(score):
+        return math.nan
+    return score
+
+
 @register_proxy(
     "synflow",
     description="SynFlow: sum of |w * dR/dw| for an all-ones input through |weights| (float64, train-mode BN)",
     reference="Tanaka et al., NeurIPS 2020; Abdelfattah et al., ICLR 2021; as compared in Zen-NAS (ICCV 2021), "
               "ZenNAS ZeroShotProxy/compute_syncflow_score.py",
+    module_fn=synflow_on,
 )
 def synflow_score(
     blocks: Sequence[BlockSpec],
@@ -70,24 +104,4 @@ def synflow_score(
             f"than one value per channel; at resolution {resolution} this structure's last feature map is "
             f"{last}x{last}: use a larger resolution"
         )
-    model = gaussian_init_(build_plain_model(blocks, num_classes), generator)
-    with torch.no_grad():
-        for t in model.state_dict().values():  # official linearize(): abs of every entry of the state dict
-            if t.is_floating_point():
-                t.abs_()
-    model.double()
-    x = torch.ones((1, blocks[0].in_channels, resolution, resolution), dtype=torch.float64)
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    weights = [m.weight for m in layers]
-    output = model(x)
-    grads = torch.autograd.grad(output.sum(), weights, allow_unused=True)
-    score = 0.0
-    with torch.no_grad():
-        for w, g in zip(weights, grads):
-            if g is None:  # official: zeros for a weight without gradient
-                continue
-            saliency = (w * g).abs_()
-            score += float(saliency.sum(dim=tuple(range(1, saliency.dim()))).mean())
-    if not math.isfinite(score):
-        return math.nan
-    return score
+    return synflow_on(plain_input(blocks, resolution, num_classes), generator=generator)

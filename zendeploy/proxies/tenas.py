@@ -46,7 +46,8 @@ from torch import nn
 
 from ..space.structure import BlockSpec
 from .base import register_proxy
-from .gradnorm import build_plain_model, draw_inputs
+from .gradnorm import NORMS, _norm_init_, _unknown
+from .network import ProxyInput, plain_input
 
 _GRAM_CHUNK = 1 << 20  # columns of G per float64 Gram block
 
@@ -55,18 +56,16 @@ _GRAM_CHUNK = 1 << 20  # columns of G per float64 Gram block
 def default_init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """PyTorch's default ``reset_parameters`` distributions for conv, linear and BN, drawn from ``generator``."""
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
             nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
             if m.bias is not None:
                 fan_in = m.weight[0].numel()
                 bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-            m.reset_running_stats()
-        elif any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
-            raise AssertionError(f"default_init_ does not know how to initialise {type(m).__name__}")
+        elif isinstance(m, NORMS):
+            _norm_init_(m)
+        else:
+            _unknown(m, "PyTorch's default initialisation")
     return model
 
 
@@ -132,12 +131,21 @@ def linear_region_count(model: nn.Module, x: torch.Tensor) -> float:
     return float(torch.unique(patterns, dim=0).shape[0])  # == sum_i 1 / #{j : pattern_j == pattern_i}
 
 
+def tenas_on(inp: ProxyInput, *, batch_size: int = 16, generator: torch.Generator) -> float:
+    """One TE-NAS (NTK) repeat on a network."""
+    model = default_init_(inp.model, generator)
+    x = inp.draw(batch_size, generator)
+    cond = ntk_condition_number(per_sample_weight_gradients(model, x))
+    return -cond if math.isfinite(cond) else math.nan
+
+
 @register_proxy(
     "tenas",
     description="TE-NAS trainability: minus the condition number of the NTK at PyTorch default init (NTK part only)",
     reference="Chen et al., TE-NAS, ICLR 2021; as compared in Zen-NAS (ICCV 2021), "
               "ZenNAS ZeroShotProxy/compute_te_nas_score.py (compute_NTK_score)",
     min_batch_size=2,
+    module_fn=tenas_on,
 )
 def tenas_score(
     blocks: Sequence[BlockSpec],
@@ -148,7 +156,4 @@ def tenas_score(
     num_classes: int = 1000,
 ) -> float:
     """One TE-NAS (NTK) repeat: -cond(NTK) (see module docstring)."""
-    model = default_init_(build_plain_model(blocks, num_classes), generator)
-    x = draw_inputs(blocks, resolution, batch_size, generator)
-    cond = ntk_condition_number(per_sample_weight_gradients(model, x))
-    return -cond if math.isfinite(cond) else math.nan
+    return tenas_on(plain_input(blocks, resolution, num_classes), batch_size=batch_size, generator=generator)

@@ -40,6 +40,7 @@ from ..space.blocks import BN_EPS, BN_MOMENTUM
 from ..space.structure import BlockSpec
 from ..space.units import block_units, iter_conv_layers
 from .base import register_proxy
+from .network import ProxyInput
 
 MIXUP_GAMMA = 1e-2
 
@@ -67,11 +68,33 @@ def _score(delta: torch.Tensor, bn_log_terms: float) -> float:
     return math.log(d) + bn_log_terms
 
 
+@torch.no_grad()
+def zen_on(inp: ProxyInput, *, batch_size: int = 16, generator: torch.Generator,
+           mixup_gamma: float = MIXUP_GAMMA) -> float:
+    """One Zen-Score repeat on a network as given (a foreign model keeps its residual links: see the README). Draws x
+    and e, then every conv / linear weight N(0, 1) in ``model.modules()`` order (BN weight 1, bias 0, statistics
+    reset); two train-mode forwards to the pre-GAP map; the BN term over every BatchNorm of the model."""
+    from .gradnorm import gaussian_init_
+
+    x = inp.draw(batch_size, generator)
+    e = inp.draw(batch_size, generator)
+    model = gaussian_init_(inp.model, generator)
+    output = inp.pre_gap(x)
+    mixup_output = inp.pre_gap(x + mixup_gamma * e)
+    delta = torch.mean(torch.sum(torch.abs(output - mixup_output), dim=[1, 2, 3]))
+    log_bn = 0.0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_var is not None:
+            log_bn += float(torch.log(torch.sqrt(torch.mean(m.running_var))))
+    return _score(delta, log_bn)
+
+
 @register_proxy(
     "zen",
     description="Zen-Score: log expected feature-map change under input perturbation, corrected for BN scaling",
     reference="Lin et al., Zen-NAS, ICCV 2021 (arXiv:2102.01063)",
     min_batch_size=2,
+    module_fn=zen_on,
 )
 @torch.inference_mode()
 def zen_score_fast(
