@@ -383,3 +383,62 @@ def test_real_tensorrt_build_and_cuda_event_timing(tmp_path):
     assert cache.stat().st_size > 0 and (tmp_path / "e.plan").stat().st_size > 0
     again = time_engine(tmp_path / "e.plan", input_shapes={"x": (2, 3, 32, 32)}, warmup=2, repeats=5, min_time_s=0.0)
     assert again.n == 5
+
+
+# ----------------------------------------------------------------- version gates and GPU identification
+
+@pytest.mark.parametrize("version,ok", [("8.6.1", True), ("10.7.0", True), ("10.16.0.72", True), ("11.4.0", False),
+                                        ("7.2.3", False), (None, True)])
+def test_tensorrt_version_gate(version, ok):
+    from profilers.tensorrt.run import check_tensorrt_version
+
+    if ok:
+        check_tensorrt_version(version)
+    else:
+        with pytest.raises(ProfilerError, match=r"not supported.*tensorrt>=10,<11") as info:
+            check_tensorrt_version(version)
+        assert "\n" not in str(info.value)
+
+
+def test_trtexec_of_tensorrt_11_is_refused_in_one_line(fake_trtexec, monkeypatch, tmp_path):
+    # the banner format is trtexec's own ("&&&& RUNNING TensorRT.trtexec [TensorRT v100700]", as in the fixtures);
+    # 110400 is what TensorRT 11.4 would print. trtexec 11 rejects --fp16, so the run fails: the line names the cause.
+    out = tmp_path / "trt11.txt"
+    out.write_text("&&&& RUNNING TensorRT.trtexec [TensorRT v110400] # trtexec --onnx=net.onnx --fp16\n"
+                   "[E] Unknown option: --fp16\n&&&& FAILED TensorRT.trtexec [TensorRT v110400]\n")
+    trtexec, _ = fake_trtexec
+    monkeypatch.setenv("FAKE_TRTEXEC_OUTPUT", str(out))
+    with pytest.raises(ProfilerError, match=r"trtexec of TensorRT 11\.4\.0 is not supported"):
+        run_trtexec("/models/net.onnx", trtexec=trtexec, fp16=True)
+
+
+def test_static_onnx_inputs_get_no_shapes(tmp_path):
+    pytest.importorskip("onnx")
+    from profilers.tensorrt.run import dynamic_inputs
+
+    import onnx
+
+    dynamic = _tiny_onnx(tmp_path / "dynamic.onnx")  # batch "N"
+    assert dynamic_inputs(dynamic) == {"x"}
+    model = onnx.load(dynamic)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # what zendeploy exports: every dim fixed
+    onnx.save(model, tmp_path / "static.onnx")
+    assert dynamic_inputs(tmp_path / "static.onnx") == set()
+
+
+@pytest.mark.parametrize("name,cc,ok", [("Tesla T4", (7, 5), True), ("NVIDIA T4", None, True),
+                                        ("NVIDIA T400", (7, 5), False), ("Quadro T4000", (7, 5), False),
+                                        ("GRID T4-8Q", (7, 5), False), ("Tesla T4", (8, 0), False),
+                                        ("NVIDIA A10G", (8, 6), False)])
+def test_t4_identification(name, cc, ok):
+    from zendeploy.latency.remote import is_t4
+
+    assert is_t4(name, cc) is ok
+
+
+def test_first_cuda_failure_names_an_old_driver():
+    from zendeploy.latency.remote import cuda_failure_reason
+
+    old = cuda_failure_reason("cudaGetDeviceProperties", "cudaErrorInsufficientDriver", 12020, 13000)
+    assert "driver supports CUDA 12.2, older than the CUDA 13.0 runtime" in old and 'cuda-python<13' in old
+    assert "no NVIDIA driver" in cuda_failure_reason("cudaGetDeviceProperties", "cudaErrorNoDevice", 0, 12060)

@@ -55,7 +55,9 @@ from profilers.common import (
     run_manifest,
     stats_result,
 )
-from profilers.tensorrt.parse import TrtexecSummary, parse_trtexec_output, parse_trtexec_times_json, trace_stats
+from profilers.tensorrt.parse import (
+    TrtexecSummary, _version_from, parse_trtexec_output, parse_trtexec_times_json, trace_stats,
+)
 
 __all__ = [
     "TrtexecResult",
@@ -75,6 +77,27 @@ __all__ = [
 # lazy imports
 
 
+SUPPORTED_MAJORS = (8, 9, 10)  # TensorRT 11 removed the weak-typing builder flags and set_dynamic_range used here
+
+
+def check_tensorrt_version(version: str | None, what: str = "TensorRT") -> None:
+    """Refuse, in one line, a TensorRT this runner was not written for. TensorRT 11 removed ``BuilderFlag.FP16`` /
+    ``INT8``, ``ITensor.set_dynamic_range`` and trtexec's ``--fp16`` / ``--int8`` (precision comes from the ONNX:
+    fp16 weights or AutoCast, Q/DQ nodes for int8), and turned CUDA graphs and spin-wait on by default in trtexec; a
+    run would fail or measure something else than the provenance says."""
+    if not version:
+        return
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError:
+        return
+    if major not in SUPPORTED_MAJORS:
+        raise ProfilerError(
+            f"{what} {version} is not supported: this profiler supports TensorRT {SUPPORTED_MAJORS[0]}-"
+            f"{SUPPORTED_MAJORS[-1]}.x (TensorRT 11 dropped the fp16/int8 builder flags it uses); install "
+            f"'tensorrt>=10,<11' (what pip install \"zendeploy[tensorrt]\" pins) or use a TensorRT 10 container")
+
+
 def _trt():
     try:
         import tensorrt  # noqa: PLC0415
@@ -83,6 +106,7 @@ def _trt():
             "TensorRT is not installed (pip install tensorrt, or run inside an NVIDIA TensorRT container); "
             "with only the trtexec binary use mode 'trtexec'"
         ) from None
+    check_tensorrt_version(getattr(tensorrt, "__version__", None))
     return tensorrt
 
 
@@ -257,7 +281,7 @@ def build_engine(
             with open(timing_cache_path, "rb") as f:
                 blob = f.read()
         cache = config.create_timing_cache(blob)
-        if not config.set_timing_cache(cache, ignore_mismatch=False):
+        if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
             cache = config.create_timing_cache(b"")  # made on another GPU/driver: start afresh
             config.set_timing_cache(cache, ignore_mismatch=False)
 
@@ -523,6 +547,28 @@ def _error_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def dynamic_inputs(onnx_path: str | os.PathLike[str]) -> set[str] | None:
+    """Names of the ONNX graph inputs with a dynamic dimension (a name or no value), or None when the onnx package
+    is not installed to tell (the runner then passes the shapes it was given)."""
+    try:
+        import onnx  # noqa: PLC0415
+    except ImportError:
+        return None
+    try:
+        model = onnx.load(os.fspath(onnx_path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - unreadable here: let trtexec report it
+        return None
+    inits = {i.name for i in model.graph.initializer}
+    out = set()
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        if any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
+            out.add(inp.name)
+    return out
+
+
 def run_trtexec(
     onnx_path: str | None = None,
     *,
@@ -553,6 +599,7 @@ def run_trtexec(
         except subprocess.TimeoutExpired:
             raise ProfilerError(f"trtexec timed out after {timeout_s:g} s") from None
         text = f"{proc.stdout}\n{proc.stderr}"
+        check_tensorrt_version(_version_from(text), "trtexec of TensorRT")
         if proc.returncode != 0:
             raise ProfilerError(f"trtexec exited with {proc.returncode}: {_error_line(text)}")
         summary = parse_trtexec_output(text)
@@ -614,8 +661,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stats_result(stats)
 
     def measure_trtexec(entry: ManifestEntry) -> dict[str, Any]:
+        shapes = shapes_of(entry)
+        dynamic = dynamic_inputs(entry.path)
+        if dynamic is not None:  # trtexec refuses --shapes for an input whose shape is fixed in the ONNX
+            shapes = {k: v for k, v in shapes.items() if k in dynamic}
         result = run_trtexec(
-            entry.path, trtexec=args.trtexec, fp16=args.fp16, int8=args.int8, shapes=shapes_of(entry) or None,
+            entry.path, trtexec=args.trtexec, fp16=args.fp16, int8=args.int8, shapes=shapes or None,
             warmup_ms=args.warmup_ms, iterations=args.repeats, duration_s=args.min_time_s,
             use_cuda_graph=args.use_cuda_graph, no_data_transfers=args.no_data_transfers,
             timing_cache_file=args.timing_cache, save_engine=engine_path(entry), device=args.device,

@@ -17,6 +17,7 @@ tested (the adb transport is replaced by a test double in ``tests/test_latency_r
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,6 @@ class TensorRTBackend(Backend):
     device, backend, suffix, layout = "t4", "tensorrt", ".onnx", "NCHW"
     pass_statistic = "median_ms"
     opset = 17
-    required_gpu = "T4"
 
     def __init__(self, *, workdir: str | os.PathLike | None = None, **kw):
         super().__init__(**kw)
@@ -51,10 +51,12 @@ class TensorRTBackend(Backend):
         from profilers.tensorrt import run as trt_run
 
         self._run = trt_run
-        self.gpu = _gpu_name()
-        if self.required_gpu not in self.gpu:
-            raise ZProfilerError(f"device 't4' needs an NVIDIA T4, but this machine's GPU 0 is '{self.gpu}'; a table "
-                                 f"must name the hardware it was measured on")
+        self.gpu, capability = _gpu_identity()
+        if not is_t4(self.gpu, capability):
+            raise ZProfilerError(f"device 't4' needs an NVIDIA T4 (compute capability 7.5, not a vGPU slice), but "
+                                 f"this machine's GPU 0 is '{self.gpu}' (compute capability "
+                                 f"{'.'.join(map(str, capability)) if capability else 'unknown'}); a table must name "
+                                 f"the hardware it was measured on")
         self.timing_cache = Path(workdir or ".") / "tensorrt.timing-cache"
 
     @_wrap_profiler_errors
@@ -79,19 +81,57 @@ class TensorRTBackend(Backend):
                 "input_layout": self.layout, "exporter": self.exporter, "opset": self.opset}
 
 
-def _gpu_name() -> str:
+T4_NAME = re.compile(r"(?:^|\s)(?:Tesla |NVIDIA )?T4(?:$|\s)")  # "Tesla T4", "NVIDIA T4"; not T400, T4000
+
+
+def is_t4(name: str, capability: tuple[int, int] | None) -> bool:
+    """A whole NVIDIA T4: the name says T4 (not T400 / T4000, not a 'GRID T4-8Q' vGPU slice) and, when known, the
+    compute capability is 7.5 (Turing)."""
+    if not T4_NAME.search(name.strip()) or "GRID" in name.upper():
+        return False
+    return capability is None or tuple(capability) == (7, 5)
+
+
+def cuda_failure_reason(call: str, err, driver: int | None, runtime: int | None) -> str:
+    """One line for a failed first CUDA call, naming the likely cause: a driver older than the CUDA runtime that
+    cuda-python was built for (CUDA 13 builds need driver 580 or newer), or no GPU at all."""
+    def ver(v):
+        return f"{v // 1000}.{(v % 1000) // 10}" if v else "none"
+
+    if driver is not None and runtime is not None and 0 < driver < runtime:
+        return (f"the NVIDIA driver supports CUDA {ver(driver)}, older than the CUDA {ver(runtime)} runtime this "
+                f"cuda-python needs ({call}: {getattr(err, 'name', err)}); update the driver (CUDA 13 needs 580+) or "
+                f"install a cuda-python matching it: pip install \"cuda-python<{runtime // 1000}\"")
+    if not driver:
+        return f"no NVIDIA driver or GPU is available ({call}: {getattr(err, 'name', err)})"
+    return f"no CUDA GPU available ({call}: {getattr(err, 'name', err)}; driver CUDA {ver(driver)})"
+
+
+def _cudart():
     try:
         from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
     except ImportError:
         try:
             from cuda import cudart  # older cuda-python
         except ImportError as exc:
-            raise ZProfilerError("cuda-python is not installed: pip install \"zendeploy[tensorrt]\"") from exc
+            raise ZProfilerError("cuda-python's runtime bindings are not installed (the 'cuda' package alone is "
+                                 "not enough): pip install \"zendeploy[tensorrt]\"") from exc
+    return cudart
+
+
+def _gpu_identity() -> tuple[str, tuple[int, int] | None]:
+    cudart = _cudart()
     err, props = cudart.cudaGetDeviceProperties(0)
     if int(err) != 0:
-        raise ZProfilerError(f"no CUDA GPU available (cudaGetDeviceProperties: {err})")
+        d_err, driver = cudart.cudaDriverGetVersion()
+        r_err, runtime = cudart.cudaRuntimeGetVersion()
+        raise ZProfilerError(cuda_failure_reason("cudaGetDeviceProperties", err,
+                                                 driver if int(d_err) == 0 else None,
+                                                 runtime if int(r_err) == 0 else None))
     name = props.name
-    return name.decode(errors="replace").rstrip("\x00") if isinstance(name, (bytes, bytearray)) else str(name)
+    name = name.decode(errors="replace").rstrip("\x00") if isinstance(name, (bytes, bytearray)) else str(name)
+    capability = (int(props.major), int(props.minor)) if hasattr(props, "major") else None
+    return name, capability
 
 
 class PixelBackend(Backend):
