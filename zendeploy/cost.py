@@ -156,3 +156,13 @@ def check_fits(blocks: Sequence[BlockSpec], resolution: int, *, batch: int = 1, 
         raise StructureError(f"{what} needs at least {need / 2**30:.1f} GiB (weights and the largest activation at "
                              f"{resolution}x{resolution}, batch {batch}, {num_classes} classes); this machine has "
                              f"{have / 2**30:.1f} GiB")
+
+
+def format_count(n: float | int | None) -> str:
+    """400_000_000 -> '400M', 1_500 -> '1.5K' (what budgets and reports print)."""
+    if n is None:
+        return "-"
+    for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.4g}{suf}"
+    return f"{n:.4g}"

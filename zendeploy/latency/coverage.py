@@ -49,7 +49,7 @@ def compute_coverage(table: LatencyTable) -> Coverage:
 
 
 def _fmt_count(n: float) -> str:
-    from ..search.budgets import format_count
+    from ..cost import format_count
 
     return format_count(int(n))
 

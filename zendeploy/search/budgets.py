@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
-from ..cost import network_cost
+from ..cost import format_count, network_cost  # noqa: F401  (format_count: re-exported)
 from ..errors import BudgetError, StructureError
 from ..space.registry import BLOCK_TYPES, CONV
 from ..space.structure import BlockSpec, num_layers
@@ -60,15 +60,6 @@ def parse_count(value: Any, what: str = "count") -> int:
     if not math.isfinite(number) or number <= 0:
         raise BudgetError(f"{what} budget must be positive, got {value!r}")
     return int(round(number))
-
-
-def format_count(n: float | int | None) -> str:
-    if n is None:
-        return "-"
-    for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:.4g}{suf}"
-    return f"{n:.4g}"
 
 
 @dataclass(frozen=True)
