@@ -33,7 +33,10 @@ PROFILE_SMALL = ["--grid-networks", "1", "--calibration-networks", "4", "--passe
 NEEDS = [("--farm", "a device farm (Ray nodes with a T4 or a phone each)"),
          ("--ray", "a Ray cluster (tests/test_distributed_*.py run these paths on a local instance)"),
          ("--device t4", "a T4 with TensorRT"), ("--device pixel", "a phone over adb"),
-         ("search-measured", "timings from a device runner (tests/test_latency_coverage.py covers it)")]
+         ("search-measured", "timings from a device runner (tests/test_latency_coverage.py covers it)"),
+         ("mypkg.", "a user's own package (tests/test_proxies_module.py runs --module on tests/fixtures)"),
+         ("./my_model.py", "a user's own file (tests/test_proxies_module.py runs --module on tests/fixtures)"),
+         ("--module resnet18", "torchvision (not installable against this torch here)")]
 
 
 def _blocks(lang: str | None) -> list[str]:

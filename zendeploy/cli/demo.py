@@ -23,6 +23,12 @@ def demo_cmd(
     latency_ms: Annotated[Optional[float], typer.Option(
         "--latency-ms", help="Latency budget in ms per image (default: the measured latency of the official "
                              "zennet_cifar10_model_size05M_res32 on this machine).", min=0.0)] = None,
+    latency_margin: Annotated[float, typer.Option(
+        "--latency-margin", help="Enforce prediction + Z sigma <= budget (the demo table's sigma is wide: a margin "
+                                 "keeps the chosen net under the budget as measured).", min=0.0)] = 1.0,
+    strategy: Annotated[str, typer.Option(
+        help="Search strategy (official by default here: on the demo's small table the budget-aware strategy finds "
+             "the networks the table under-predicts).")] = "official",
     iterations: Annotated[int, typer.Option(
         help="Search iterations (children generated; most break the budget and are rejected unscored).", min=1)] = 5000,
     population: Annotated[int, typer.Option(help="Search population.", min=1)] = 64,
@@ -40,7 +46,9 @@ def demo_cmd(
         from ..demo import DemoSettings, run_demo
         from ..errors import ExportError
 
-        settings = DemoSettings(latency_ms=latency_ms, iterations=iterations, population=population,
+        settings = DemoSettings(latency_ms=latency_ms, latency_margin=latency_margin, strategy=strategy,
+                                iterations=iterations,
+                                population=population,
                                 max_evaluations=max_evaluations,
                                 table=str(table) if table else None, grid_networks=grid_networks,
                                 calibration_networks=calibration_networks, formats=formats, seed=seed)
