@@ -159,4 +159,4 @@ def test_readme_example_output_is_what_the_command_prints(command, shown, scratc
     res = CliRunner(env={"COLUMNS": "200"}).invoke(app, args)
     printed = res.output.strip("\n").split("\n")
     assert re.fullmatch(_shown_pattern(shown), "\n".join(printed)), (
-        f"README shows:\n" + "\n".join(shown) + "\n\nthe command prints:\n" + "\n".join(printed))
+        "README shows:\n" + "\n".join(shown) + "\n\nthe command prints:\n" + "\n".join(printed))

@@ -14,6 +14,7 @@ Official loop (``evolution_search.py``, ``strategy='official'``), reproduced wit
 
 Every strategy shares the eviction, the budget check, the scoring and the choice of the best; only where a child
 comes from differs.
+
 ``iterations`` counts children generated (rejected ones included), as the official ``evolution_max_iter`` does.
 
 Additions (none of them changes what a serial ``step=1`` official run does with a given seed):

@@ -7,7 +7,7 @@
 - ``budget-aware`` (the default): the official mutations, aimed at the budget. Zen-NAS maximises the Zen-Score under
   the budgets, and the score grows with width, so the best networks lie on the budget's frontier; the official loop
   walks there from a tiny initial structure by random 1-2 block moves and spends most of its 480,000 iterations on
-  that walk. Here (measured in ``tools/bench_search.py --anytime``):
+  that walk. Here (measured in ``tools/bench_anytime.py``):
 
   1. *Seeding.* The first ``population`` children are random walks from the initial structure, each scaled to the
      frontier (below), so the population starts spread over the frontier rather than around one tiny network.
