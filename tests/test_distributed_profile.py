@@ -116,11 +116,10 @@ def test_device_farm_shards_merge_and_survive_a_lost_node(farm_cluster, tmp_path
     spec = BackendSpec("cpu")
     out = tmp_path / "farm.json"
     farm = Farm("cpufarm", spec)
-    farm_dirs = lambda: set(Path(tempfile.gettempdir()).glob("zendeploy-farm-*"))  # noqa: E731 - the nodes are here
-    before = farm_dirs()
     table = profile_table(spec, plan, out, space=SPACE, settings=FAST, executor=RayExecutor(), farm=farm,
                           keep_work=True)
-    assert farm_dirs() <= before  # every timer removed its temporary folder when the job ended
+    # every timer removed its temporary folder when the job ended (the nodes of this cluster share this host's /tmp)
+    assert not list(Path(tempfile.gettempdir()).glob(f"zendeploy-farm-{farm.tag}-*"))
     records = _journal(tmp_path / "farm.json.partial.jsonl")
     shards_of = {}
     for r in records:

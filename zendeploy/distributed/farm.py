@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from ..errors import ProfilerError, ZenDeployError, first_line
 from ..io import atomic_write_json
@@ -37,14 +38,14 @@ SHARDS_FILE = "shards.json"
 class _DeviceTimer:
     """Runs on a farm node: opens the device's backend there, receives files, times passes."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, tag: str = ""):
         self.error = None
         self.backend = None
         try:
             self.backend = spec.make()
         except ZenDeployError as exc:
             self.error = first_line(exc)
-        self.dir = Path(tempfile.mkdtemp(prefix="zendeploy-farm-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"zendeploy-farm-{tag}-"))
         self.paths: dict[str, Path] = {}
         self.runners: dict = {}
 
@@ -97,6 +98,7 @@ class Farm:
         self.spec = spec
         self.requeued = 0
         self.shards: dict[str, dict] = {}
+        self.tag = uuid.uuid4().hex[:8]  # names this job's temporary folders on the nodes (zendeploy-farm-TAG-*)
 
     def nodes(self) -> list[dict]:
         nodes = [n for n in self.ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(self.resource, 0) > 0]
@@ -114,7 +116,7 @@ class Farm:
         for n in nodes:
             actors[n["NodeID"]] = actor_cls.options(
                 num_cpus=float(n["Resources"].get("CPU", 0)), resources={self.resource: 1},
-                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(self.spec)
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(self.spec, self.tag)
         return actors
 
     def measure(self, items: dict, reference_key: str, settings, journal, note, work: Path):

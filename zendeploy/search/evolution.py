@@ -319,8 +319,18 @@ def run_search(
                 checker.on_outside = hook
         return probes[key]
 
+    if checker.on_outside is not None:
+        extend_table = checker.on_outside
+
+        def on_outside_then_forget(blocks, reasons):
+            extended = extend_table(blocks, reasons)
+            if extended:
+                probes.clear()  # a probe may have seen these units outside the table
+            return extended
+
+        checker.on_outside = on_outside_then_forget
     proposer = make_strategy(strategy, space, initial, rng, population=population, check=probe,
-                             random_walk_steps=random_walk_steps)
+                             random_walk_steps=random_walk_steps, can_extend=checker.on_outside is not None)
     committed_rng = rng.getstate()
 
     def state_dict(rng_state, done=False) -> dict:

@@ -21,7 +21,10 @@
   rejected, and after the common width factor single blocks are widened by one channel step while the budgets hold.
   4. *Selection.* Parents by a tournament of two uniformly drawn members (the better one), the official
      worst-member eviction keeping the population size.
-  5. *No wasted evaluations.* A child already scored is redrawn (up to 16 times) before it costs an iteration.
+  5. *No wasted iterations.* A child already scored, or one that no width fits into the budgets (too deep, or
+     outside the latency table's coverage when no unit can be timed on demand), is redrawn (up to 16 times; after
+     8, seeds are the initial structure with one block replaced) before it costs an iteration. With on-demand
+     timing a child outside the coverage is kept: the search times its missing units.
 
   Everything is drawn from the search's one ``random.Random``, so a seed gives the same run with any ``--workers``,
   with ``--ray``, and across ``--resume``.
@@ -60,9 +63,11 @@ class Strategy:
     name = ""
 
     def __init__(self, space: SearchSpace, initial: Sequence[BlockSpec], rng: random.Random, *,
-                 population: int, check: Optional[Check] = None, random_walk_steps: Optional[int] = None):
+                 population: int, check: Optional[Check] = None, random_walk_steps: Optional[int] = None,
+                 can_extend: bool = False):
         self.space, self.initial, self.rng = space, tuple(initial), rng
         self.population, self.check, self.random_walk_steps = population, check, random_walk_steps
+        self.can_extend = can_extend  # the search times units outside the table's coverage on demand
 
     def propose(self, pop: list, progress: float, seen: Callable[[str], bool]) -> tuple[BlockSpec, ...]:
         raise NotImplementedError
@@ -92,17 +97,24 @@ class BudgetAwareStrategy(Strategy):
     def propose(self, pop, progress, seen):
         if self.check is None:
             raise SearchSpaceError("the budget-aware strategy needs the search's budget check")
-        child = self._draw(pop, progress)
-        for _ in range(REDRAWS):
-            if not seen(format_structure(child)):
-                break
-            child = self._draw(pop, progress)
-        return child
+        fallback = None
+        for attempt in range(REDRAWS + 1):
+            child = self._draw(pop, progress, short=attempt >= REDRAWS // 2)
+            if seen(format_structure(child)):
+                continue
+            c = self.check(child)
+            if c.ok or (self.can_extend and getattr(c, "kind", None) == "coverage"):
+                return child
+            fallback = fallback or child
+        return fallback or child  # nothing fits: the search rejects it (and counts why), as the official loop does
 
-    def _draw(self, pop, progress) -> tuple[BlockSpec, ...]:
+    def _draw(self, pop, progress, short: bool = False) -> tuple[BlockSpec, ...]:
         rng = self.rng
         if len(pop) < self.population:  # seeding: random networks on the frontier
-            child = random_walk(self.initial, rng, self.space, self.random_walk_steps)
+            # after half the redraws, one block of the initial structure replaced (the official first move): a
+            # table that measured few unit types covers few long walks
+            child = (mutate(self.initial, rng, self.space, 1) if short
+                     else random_walk(self.initial, rng, self.space, self.random_walk_steps))
         else:
             a, b = pop[rng.randrange(len(pop))], pop[rng.randrange(len(pop))]
             parent = a if a[1] >= b[1] else b
@@ -212,7 +224,7 @@ def canonical_strategy(name: str) -> str:
 
 
 def make_strategy(name: str, space: SearchSpace, initial: Sequence[BlockSpec], rng: random.Random, *,
-                  population: int, check: Optional[Check] = None,
-                  random_walk_steps: Optional[int] = None) -> Strategy:
+                  population: int, check: Optional[Check] = None, random_walk_steps: Optional[int] = None,
+                  can_extend: bool = False) -> Strategy:
     return STRATEGIES[canonical_strategy(name)](space, initial, rng, population=population, check=check,
-                                                random_walk_steps=random_walk_steps)
+                                                random_walk_steps=random_walk_steps, can_extend=can_extend)
