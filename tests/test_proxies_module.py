@@ -23,12 +23,15 @@ KW = dict(resolution=16, batch_size=4, seed=3, repeats=2)
 @pytest.mark.parametrize("proxy", list_proxies())
 def test_every_proxy_on_our_module_equals_the_structure_path(proxy):
     blocks = parse_structure(STRUCTURE)
-    analytic = proxy in ("flops", "params")  # counted on the deployed network (with its shortcuts)
-    model = ZenNet(blocks, num_classes=10, se=False, residual=analytic)
+    # flops, params and AZ-NAS see the deployed network (with its shortcuts); the others the plain one Zen-NAS scores
+    residual = proxy in ("flops", "params", "az-nas")
+    model = ZenNet(blocks, num_classes=10, se=False, residual=residual)
     via_structure = compute_proxy(proxy, STRUCTURE, num_classes=10, **KW)
     via_module = score_module(model, proxy, **KW)
     assert via_module.valid and via_structure.valid
     assert via_module.score == pytest.approx(via_structure.score, rel=1e-5, abs=1e-9)
+    if via_structure.components is not None:  # a rank-combined proxy: its indicators
+        assert via_module.components == pytest.approx(via_structure.components, rel=1e-5)
     assert via_module.repeats == 2 and via_module.resolution == 16
 
 

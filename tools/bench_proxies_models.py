@@ -92,12 +92,23 @@ def main() -> int:
         for proxy in proxies:
             r = score_module(model, proxy, resolution=args.res, batch_size=args.batch_size, repeats=args.repeats)
             row["scores"][proxy], row["seconds"][proxy], row["valid"][proxy] = r.score, r.seconds / r.repeats, r.valid
+            if r.components is not None:
+                row.setdefault("components", {})[proxy] = r.components
         if structure is not None:
             row["zen_search"] = compute_proxy("zen", structure, resolution=args.res, batch_size=args.batch_size,
                                               repeats=args.repeats).score
         rows.append(row)
         print(f"  {name}: " + ", ".join(f"{p} {row['scores'][p]:.4g}" for p in proxies), flush=True)
 
+    from zendeploy.proxies import get_proxy
+    from zendeploy.proxies.az_nas import combine_by_rank
+
+    for p in proxies:  # a rank-combined proxy (AZ-NAS) scores the models by their indicators' ranks in this set
+        spec = get_proxy(p)
+        if spec.combine == "rank":
+            members = [r for r in rows if r["valid"][p]]
+            for r, v in zip(members, combine_by_rank([r["components"][p] for r in members], spec.components)):
+                r["scores"][p] = v
     print(f"\nevery proxy at {args.res}x{args.res}, batch {args.batch_size}, {args.repeats} repeat(s), 1 thread; "
           f"score (seconds per score)")
     head = f"{'model':40s} {'top-1':>6s} " + " ".join(f"{p:>18s}" for p in proxies) + f" {'zen (search)':>13s}"

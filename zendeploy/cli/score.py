@@ -137,8 +137,14 @@ def _print_result(result, proxy, res, batch_size, seed, threads, as_json, **what
         console.print(f"[yellow]{proxy} score is invalid:[/] {result.reason}", highlight=False)
     else:
         spread = f" ± {result.std:.4f} (std over {result.repeats} repeats)" if result.repeats > 1 else ""
-        console.print(f"{proxy} = {result.score:.4f}{spread}   [{res}x{res}, batch {batch_size}, seed {seed}, "
-                      f"{threads} thread{'s' if threads > 1 else ''}, {result.seconds:.2f} s]", highlight=False)
+        where = (f"[{res}x{res}, batch {batch_size}, seed {seed}, {threads} thread{'s' if threads > 1 else ''}, "
+                 f"{result.seconds:.2f} s]")
+        if result.components is not None:  # ranked within a set: a network alone has only its indicators
+            parts = ", ".join(f"{k} {v:.6g}" for k, v in result.components.items())
+            console.print(f"{proxy} indicators: {parts}   {where}", highlight=False)
+            console.print(f"  ({proxy} ranks these within a set of candidates, as the search does)", highlight=False)
+        else:
+            console.print(f"{proxy} = {result.score:.4f}{spread}   {where}", highlight=False)
     if not result.valid:
         raise typer.Exit(code=2)
 
@@ -188,7 +194,9 @@ def _all_proxies(module, kwargs, in_channels, res, batch_size, seed, as_json) ->
     for col in ("proxy", "score", "seconds", "note"):
         t.add_column(col)
     for r in results:
-        t.add_row(r.proxy, f"{r.score:.4f}" if r.valid else "invalid", f"{r.seconds:.2f}", r.reason or "")
+        value = ("invalid" if not r.valid else f"{r.score:.4f}" if r.components is None
+                 else "ranked: " + ", ".join(f"{k} {v:.4g}" for k, v in r.components.items()))
+        t.add_row(r.proxy, value, f"{r.seconds:.2f}", r.reason or "")
     console.print(t)
 
 

@@ -3,7 +3,7 @@
 from .base import (
     PROXIES, ProxyResult, ProxySpec, compute_proxy, get_proxy, list_proxies, register_proxy, score_module,
 )
-from . import analytic, gradnorm, naswot, synflow, tenas, zen  # noqa: F401  (registration)
+from . import analytic, az_nas, gradnorm, meco, naswot, synflow, tenas, zen  # noqa: F401  (registration)
 
 __all__ = ["PROXIES", "ProxyResult", "ProxySpec", "compute_proxy", "get_proxy", "list_proxies", "register_proxy",
            "score_module"]

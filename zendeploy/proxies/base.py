@@ -5,6 +5,11 @@ repeat on freshly initialised weights drawn from ``generator``. :func:`compute_p
 resolving a zoo name or structure string, seeding (repeat ``i`` uses the generator seeded with ``seed * 1_000_003 +
 i``, so every repeat is reproducible on its own), repeats, timing, and the numerics guard (NaN or inf gives an
 *invalid* result with a reason, never a silent number). Higher scores are better for every registered proxy.
+
+A proxy with ``combine="rank"`` (AZ-NAS) returns its indicators (a dict, ``components`` of its spec) instead of one
+number: a network's score is their rank combination over a set of candidates (``az_nas.combine_by_rank``), so the
+``ProxyResult`` of one network carries them in ``components`` (the mean over repeats) and a ``score`` of 0 (the
+combination over a set of one); the search re-ranks against every candidate it scored.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class ProxySpec:
     # fn(ProxyInput, *, batch_size, generator) -> float: the same proxy on any torch module (network.py); the
     # structure path of every data proxy goes through it too, so both give the same value on the same net and draws
     module_fn: Callable[..., float] | None = None
+    combine: str | None = None  # "rank": fn returns a dict of ``components``, ranked within a set (AZ-NAS)
+    components: tuple[str, ...] = ()
 
 
 @dataclass
@@ -49,6 +56,7 @@ class ProxyResult:
     resolution: int = 0
     batch_size: int = 0
     seed: int = 0
+    components: dict[str, float] | None = None  # a rank-combined proxy's indicators (mean over repeats)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,9 +66,11 @@ PROXIES: Registry[ProxySpec] = Registry("proxy")
 
 
 def register_proxy(name: str, *, description: str, reference: str, uses_data: bool = True, min_batch_size: int = 1,
-                   module_fn: Callable[..., float] | None = None):
+                   module_fn: Callable[..., float] | None = None, combine: str | None = None,
+                   components: Sequence[str] = ()):
     def wrap(fn: ProxyFn) -> ProxyFn:
-        PROXIES.register(name, ProxySpec(name, fn, description, reference, uses_data, min_batch_size, module_fn))
+        PROXIES.register(name, ProxySpec(name, fn, description, reference, uses_data, min_batch_size, module_fn,
+                                         combine, tuple(components)))
         return fn
 
     return wrap
@@ -161,11 +171,19 @@ def run_repeats(name: str, one: Callable[[torch.Generator], float], *, repeats: 
     """``repeats`` draws of ``one(generator)`` (repeat i seeded with ``repeat_generator(seed, i)``), timed, with the
     numerics guard: a non-finite value (or a FloatingPointError) makes the result invalid, with the reason."""
     scores: list[float] = []
+    parts: list[dict] = []  # a rank-combined proxy's indicators, per repeat
     t0 = time.perf_counter()
     reason = None
     for i in range(repeats):
         try:
-            value = float(one(repeat_generator(seed, i)))
+            out = one(repeat_generator(seed, i))
+            if isinstance(out, dict):  # indicators: -inf is a value (the worst rank), NaN is not
+                bad = [k for k, v in out.items() if math.isnan(v) or v == math.inf]
+                if bad:
+                    raise InvalidScore(f"repeat {i} gave a non-finite {bad[0]} ({out[bad[0]]})")
+                parts.append({k: float(v) for k, v in out.items()})
+                out = 0.0
+            value = float(out)
         except (FloatingPointError, InvalidScore) as exc:
             value, reason = math.nan, first_line(exc)
         if not math.isfinite(value):
@@ -177,5 +195,6 @@ def run_repeats(name: str, one: Callable[[torch.Generator], float], *, repeats: 
     valid = reason is None
     mean = sum(scores) / len(scores) if valid else math.nan
     std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)) if valid else math.nan
+    components = ({k: sum(p[k] for p in parts) / len(parts) for k in parts[0]} if valid and parts else None)
     return ProxyResult(name, mean, std, len(scores), seconds, valid, reason, scores, resolution, batch_size,
-                       seed)
+                       seed, components)

@@ -338,6 +338,27 @@ def run_search(
                 "scores": scores, "counters": counters, "elapsed": elapsed0 + (time.perf_counter() - t_start),
                 "done": done, "initial": initial_str}
 
+    # a rank-combined proxy (AZ-NAS): a candidate's score is its indicators' ranks among every candidate scored so
+    # far, so the population is re-ranked after every step (from ``scores``: the same after --resume)
+    combiner = None
+    if spec.combine == "rank":
+        from ..proxies.az_nas import RankCombiner
+
+        combiner = RankCombiner(spec.components)
+        for e in scores.values():
+            if e.get("valid") and e.get("components"):
+                combiner.add(e["components"])
+
+    def rerank(everyone: bool = False) -> None:
+        if combiner is None:
+            return
+        for s in (scores if everyone else {m[0] for m in pop}):
+            e = scores[s]
+            if e.get("valid") and e.get("components"):
+                e["score"] = combiner.score(e["components"])
+        for m in pop:
+            m[1] = scores[m[0]]["score"]
+
     t_start = time.perf_counter()
     last_ckpt = t_start
     best_score = max((v for _, v in pop), default=None)
@@ -412,10 +433,16 @@ def run_search(
                     scores[s] = {"score": res.score, "valid": res.valid, "reason": res.reason,
                                  "seconds": round(res.seconds, 6), "params": chk.params, "macs": chk.macs,
                                  "layers": chk.layers, "latency": chk.latency}
+                    if combiner is not None and res.valid and res.components:
+                        scores[s]["components"] = res.components
+                        combiner.add(res.components)
                 for s in children:
                     pop.append([s, scores[s]["score"]])
-                    if best_score is None or scores[s]["score"] > best_score:
+                    if combiner is None and (best_score is None or scores[s]["score"] > best_score):
                         best_score = scores[s]["score"]
+                if combiner is not None:
+                    rerank()
+                    best_score = max((v for _, v in pop), default=None)
                 counters["iterations"] = it
                 counters["evaluations"] += len(new)
                 counters["cache_hits"] += hits
@@ -442,6 +469,7 @@ def run_search(
                           f"{hint}; loosen the budgets or start from a smaller initial structure")
     while len(pop) > population:  # the official loop stops without this; it never removes the best
         _evict_min(pop)
+    rerank(everyone=True)  # every candidate's final rank-combined score, for the run's files
     seconds = elapsed0 + (time.perf_counter() - t_start)
     if out_path is not None:
         ckpt.save_checkpoint(out_path, state_dict(rng.getstate(), done=True))

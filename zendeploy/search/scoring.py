@@ -56,6 +56,7 @@ class ScoreResult:
     reason: Optional[str]
     seconds: float
     worker: str  # host:pid of the process that computed it
+    components: Optional[dict] = None  # a rank-combined proxy's indicators (AZ-NAS); the search ranks them
 
 
 def make_requests(items: Sequence[tuple[str, tuple[BlockSpec, ...]]], *, proxy: str, resolution: int,
@@ -70,18 +71,19 @@ def score_request(req: ScoreRequest) -> ScoreResult:
     from ..proxies import compute_proxy
 
     t0 = time.perf_counter()
+    components = None
     try:
         r = compute_proxy(req.proxy, req.blocks, resolution=req.resolution, batch_size=req.batch_size, repeats=1,
                           seed=req.seed, num_classes=req.num_classes)
-        valid, score, reason = r.valid, float(r.score), r.reason
+        valid, score, reason, components = r.valid, float(r.score), r.reason, r.components
     except ZenDeployError as exc:
         valid, score, reason = False, math.nan, str(exc)
     except Exception as exc:  # the official loop catches everything a proxy raises (e.g. out of memory)
         valid, score, reason = False, math.nan, f"{type(exc).__name__}: {exc}"
     if not valid or not math.isfinite(score):
-        valid, score = False, INVALID_SCORE
+        valid, score, components = False, INVALID_SCORE, None
     return ScoreResult(score=score, valid=valid, reason=reason, seconds=time.perf_counter() - t0,
-                       worker=f"{socket.gethostname()}:{os.getpid()}")
+                       worker=f"{socket.gethostname()}:{os.getpid()}", components=components)
 
 
 class Scorer(Protocol):
