@@ -26,7 +26,8 @@ from zendeploy.errors import LatencyTableError  # noqa: E402
 from zendeploy.latency.backends import BackendSpec, make_backend  # noqa: E402
 from zendeploy.latency.conversion import converter_for  # noqa: E402
 from zendeploy.latency.profile import conversion_jobs, plan_profile, profile_table  # noqa: E402
-from zendeploy.latency.schema import check_shards_match, load_table  # noqa: E402
+from zendeploy.latency.schema import check_shards_match  # noqa: E402
+from zendeploy.latency.tables import load_table  # noqa: E402
 from zendeploy.space.structure import parse_structure  # noqa: E402
 
 from test_latency_profile import FAST, SPACE  # noqa: E402  (the tiny settings of the local profiling tests)

@@ -60,7 +60,7 @@ def test_structure_strings_parse_or_fail_in_one_line(text):
 def table_text(tmp_path_factory):
     from test_latency import _synthetic_entries, _table
 
-    from zendeploy.latency.schema import save_table
+    from zendeploy.latency.tables import save_table
 
     coef = {"const": 0.01, "act_in": 0.3, "act_out": 0.2, "macs_k3": 0.02, "macs_1x1": 0.01}
     path = save_table(_table(_synthetic_entries("bottleneck", 12, coef)), tmp_path_factory.mktemp("t") / "t.json")
@@ -89,7 +89,7 @@ def test_corrupt_tables_are_refused_in_one_line(table_text, tmp_path_factory, da
     """Any one field of a valid table replaced by a hostile value, or the file cut short: it loads (and then
     predicts a finite number) or is refused with one line naming the problem."""
     from zendeploy.latency.predict import LatencyPredictor
-    from zendeploy.latency.schema import load_table
+    from zendeploy.latency.tables import load_table
 
     doc = json.loads(table_text)
     paths = list(_paths(doc))

@@ -14,8 +14,9 @@ from zendeploy.latency.calibrate import accuracy, apply_calibration, fit_calibra
 from zendeploy.latency.model import fit_family, fit_unit_models, model_predict, unit_features, unit_fields, unit_key
 from zendeploy.latency.predict import LatencyPredictor
 from zendeploy.latency.schema import (
-    Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo, check_same_fingerprint, load_table, save_table,
+    Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo, check_same_fingerprint,
 )
+from zendeploy.latency.tables import load_table, save_table
 from zendeploy.space.blocks import build_unit
 from zendeploy.space.structure import parse_structure
 from zendeploy.space.units import Unit, network_units

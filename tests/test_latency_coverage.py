@@ -12,7 +12,8 @@ from zendeploy.latency.backends import TimingSettings, make_backend
 from zendeploy.latency.calibrate import fit_calibration
 from zendeploy.latency.predict import LatencyPredictor, load_predictor
 from zendeploy.latency.profile import ProfileSettings, plan_profile, profile_table, refit_table
-from zendeploy.latency.schema import SpaceInfo, load_table
+from zendeploy.latency.schema import SpaceInfo
+from zendeploy.latency.tables import load_table
 from zendeploy.search import Budgets, run_search
 from zendeploy.search.report import measure_candidates
 from zendeploy.space.structure import parse_structure

@@ -8,7 +8,8 @@ from zendeploy.errors import LatencyTableError
 from zendeploy.latency.backends import TimingSettings, make_backend
 from zendeploy.latency.predict import LatencyPredictor
 from zendeploy.latency.profile import ProfileSettings, measure_networks, plan_profile, profile_table
-from zendeploy.latency.schema import SpaceInfo, load_table
+from zendeploy.latency.schema import SpaceInfo
+from zendeploy.latency.tables import load_table
 from zendeploy.space.structure import parse_structure
 
 pytest.importorskip("onnxruntime", reason="needs the [onnx] extra")

@@ -6,7 +6,8 @@ import pytest
 from zendeploy.errors import MissingExtraError, ProfilerError
 from zendeploy.latency.backends import TimingSettings, make_backend
 from zendeploy.latency.profile import ProfileSettings, plan_profile, profile_table
-from zendeploy.latency.schema import SpaceInfo, load_table
+from zendeploy.latency.schema import SpaceInfo
+from zendeploy.latency.tables import load_table
 from zendeploy.space.structure import parse_structure
 
 from test_profilers_adb import FakeTransport, fixture_text  # the adb boundary double of the profiler tests

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zendeploy.cli.latency import default_table_path  # noqa: E402
 from zendeploy.latency.backends import make_backend  # noqa: E402
 from zendeploy.latency.profile import ProfileSettings, default_plan, profile_table  # noqa: E402
-from zendeploy.latency.schema import load_table  # noqa: E402
+from zendeploy.latency.tables import load_table  # noqa: E402
 from zendeploy.latency.validate import save_report, validate_table  # noqa: E402
 from zendeploy.search.spaces import load_space  # noqa: E402
 

@@ -102,7 +102,7 @@ def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Pa
     from .cost import network_cost
     from .latency.backends import make_backend
     from .latency.profile import ProfileSettings, default_plan, profile_table
-    from .latency.schema import load_table
+    from .latency.tables import load_table
     from .search.spaces import load_space
     from .space.structure import parse_structure
     from .zoo import get_zoo

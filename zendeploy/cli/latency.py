@@ -269,7 +269,7 @@ def refit_cmd(
 
     def body():
         from ..latency.profile import refit_table
-        from ..latency.schema import load_table, save_table
+        from ..latency.tables import load_table, save_table
         from ..latency.validate import load_report, revalidate, save_report
 
         from ..latency.sidecar import read_networks, sidecar_path
@@ -339,7 +339,7 @@ def tables_cmd(
 
     def body():
         from ..errors import LatencyTableError
-        from ..latency.schema import load_table
+        from ..latency.tables import load_table
 
         rows = []
         for path in sorted(folder.glob("*.json")):

@@ -5,7 +5,8 @@ Public API: :func:`load_table`, :func:`load_predictor`, :class:`LatencyPredictor
 """
 
 from .predict import LatencyPrediction, LatencyPredictor, load_predictor
-from .schema import LatencyTable, load_table, save_table
+from .schema import LatencyTable
+from .tables import load_table, save_table
 
 
 def __getattr__(name):

@@ -32,7 +32,8 @@ from ..space.structure import BlockSpec
 from ..space.units import Unit, network_units
 from .calibrate import apply_calibration
 from .model import fields_unit, model_predict, relative_sigma, unit_key
-from .schema import LatencyTable, load_table
+from .schema import LatencyTable
+from .tables import load_table
 
 Z_95 = 1.96
 

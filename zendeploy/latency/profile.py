@@ -43,9 +43,9 @@ from .calibrate import fit_calibration
 from .conversion import ConversionJob, convert_locally, file_name as _file_name, network_job, unit_job
 from .model import fields_unit, fit_unit_models, unit_fields, unit_key
 from .predict import LatencyPredictor
-from .schema import (
-    Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo, atomic_write_text, save_table,
-)
+from ..io import atomic_write_text
+from .schema import Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo
+from .tables import save_table
 
 class Farm(Protocol):
     """What ``profile_table`` needs of a device farm (``zendeploy.distributed.farm.Farm`` is the Ray one, handed in

@@ -17,15 +17,11 @@ Units are in the field names (``_ms``). Unknown keys are refused, so a hand-edit
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import LatencyTableError, ZenDeployError
-from ..io import atomic_write_text
+from ..errors import LatencyTableError
 
 SCHEMA_VERSION = 1
 
@@ -244,56 +240,6 @@ def _describe_validation_error(exc: ValidationError) -> str:
         problems.append(f"{loc}: {err['msg']}")
     more = f" (+{len(exc.errors()) - 3} more)" if len(exc.errors()) > 3 else ""
     return "; ".join(problems) + more
-
-
-def load_table(path: str | os.PathLike) -> LatencyTable:
-    """Load and validate a table; any problem is a LatencyTableError naming the file and the field."""
-    p = Path(path)
-    if not p.is_file():
-        raise LatencyTableError(f"latency table '{p}' does not exist")
-    try:
-        data = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LatencyTableError(f"latency table '{p}' is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise LatencyTableError(f"latency table '{p}' must hold a JSON object")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise LatencyTableError(f"latency table '{p}' has schema_version {version!r}; this zendeploy reads "
-                                f"{SCHEMA_VERSION}")
-    try:
-        table = LatencyTable.model_validate(data)
-    except ValidationError as exc:
-        raise LatencyTableError(f"latency table '{p}' is invalid: {_describe_validation_error(exc)}") from None
-    keys = [e.key for e in table.entries]
-    if len(set(keys)) != len(keys):
-        raise LatencyTableError(f"latency table '{p}' has duplicate entry keys")
-    if not table.entries:
-        raise LatencyTableError(f"latency table '{p}' is invalid: entries: no measured unit (a table predicts "
-                                f"from its entries)")
-    measured = {e.unit.kind for e in table.entries}
-    for m in table.unit_models:
-        if m.family not in measured:
-            raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: no '{m.family}' "
-                                    f"entry was measured for it")
-    from .model import FEATURES
-
-    for m in table.unit_models:
-        if m.features != FEATURES.get(m.family):
-            raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: features differ from "
-                                    f"this zendeploy's (refit it with `zendeploy latency refit --table {p}`)")
-    if table.coverage is None:
-        from .coverage import compute_coverage
-
-        try:
-            table.coverage = compute_coverage(table)
-        except ZenDeployError as exc:
-            raise LatencyTableError(f"latency table '{p}' is invalid: calibration.structures: {exc}") from None
-    return table
-
-
-def save_table(table: LatencyTable, path: str | os.PathLike) -> Path:
-    return atomic_write_text(path, json.dumps(table.model_dump(mode="json"), indent=1) + "\n")
 
 
 def check_same_fingerprint(a: Provenance, b: Provenance, what: str = "tables") -> None:

@@ -25,7 +25,9 @@ from .calibrate import AccuracyReport, accuracy
 from .predict import LatencyPredictor
 from .profile import measure_networks
 from .sampling import VALIDATION_SEED, sample_networks
-from .schema import LatencyTable, atomic_write_text, load_table
+from ..io import atomic_write_text
+from .schema import LatencyTable
+from .tables import load_table
 
 
 @dataclass
