@@ -131,6 +131,31 @@ def test_az_nas_indicators_equal_the_reference_code():
         assert ours["trainability"] < 0  # 2 - s - 1/s <= 0
 
 
+def test_az_nas_small_maps_take_the_reduced_forms_with_the_same_values():
+    """Fewer positions than channels (B*H*W < C): the entropy from the n x n Gram matrix and the largest singular
+    value from the QR-reduced n x n core equal the C x C covariance and the full matrix's."""
+    from zendeploy.proxies.az_nas import expressivity_entropy, trainability_term
+
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn((2, 48, 2, 2), generator=g, dtype=torch.float64)  # n = 8 positions, 48 channels
+    x = f.permute(0, 2, 3, 1).reshape(8, 48)
+    x = x - x.mean(dim=0, keepdim=True)
+    s = torch.linalg.eigvalsh(x.T @ x / 8).clamp_min(0)
+    p = s / s.sum()
+    assert expressivity_entropy(f) == pytest.approx(float(torch.sum(-p * torch.log(p + 1e-8))), rel=1e-9)
+    f_in = torch.randn((2, 40, 4, 4), generator=g, requires_grad=True)
+    w = torch.randn((56, 40, 3, 3), generator=g)
+    f_out = torch.relu(nn.functional.conv2d(f_in, w, stride=2, padding=1))  # n = 2*2*2 = 8 < 160, 56
+    state = g.get_state()
+    ours = trainability_term(f_in, f_out, g)
+    g.set_state(state)
+    g_out = (torch.bernoulli(torch.full_like(f_out, 0.5), generator=g) - 0.5) * 2
+    g_in = nn.functional.pixel_unshuffle(torch.autograd.grad(f_out, f_in, g_out)[0], 2)
+    mat = g_in.permute(0, 2, 3, 1).reshape(8, -1).T @ g_out.permute(0, 2, 3, 1).reshape(8, -1) / 8
+    sigma = float(torch.linalg.svdvals(mat).max())
+    assert ours == pytest.approx(2 - sigma - 1 / (sigma + 1e-6), rel=1e-4)
+
+
 def test_az_nas_on_a_structure_sees_its_residual_network():
     r = compute_proxy("az-nas", "zennet_cifar10_model_size05M_res32", batch_size=4)
     assert r.valid and r.score == 0.0 and set(r.components) == set(COMPONENTS)

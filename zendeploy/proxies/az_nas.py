@@ -102,7 +102,10 @@ def expressivity_entropy(feature: torch.Tensor) -> float:
     f = feature.detach().permute(0, 2, 3, 1).reshape(b * h * w, c)
     f = f - f.mean(dim=0, keepdim=True)
     f = f.double()
-    sigma = f.T @ f / f.shape[0]
+    n = f.shape[0]
+    # X^T X / n (C x C) and X X^T / n (n x n) have the same non-zero eigenvalues, and zeros add nothing to the
+    # entropy: decompose the smaller one (a 2x2 map of 5304 channels at batch 8 is a 32 x 32 problem, not 5304^2)
+    sigma = (f.T @ f if c <= n else f @ f.T) / n
     s = torch.linalg.eigvalsh(sigma).clamp_min(0.0)  # a covariance is PSD: negative eigenvalues are rounding
     p = s / s.sum()
     return float(torch.sum(-p * torch.log(p + 1e-8)))
@@ -124,9 +127,15 @@ def trainability_term(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.
     bo, co, ho, wo = g_out.shape
     a = g_in.permute(0, 2, 3, 1).reshape(-1, g_in.shape[1])
     o = g_out.permute(0, 2, 3, 1).reshape(-1, co)
-    mat = a.T @ o / (bo * ho * wo)
-    if mat.shape[0] < mat.shape[1]:
-        mat = mat.T
+    n = bo * ho * wo
+    if n < min(a.shape[1], co):  # rank <= n: with a^T = Qa Ra and o^T = Qo Ro (reduced QR, orthonormal columns),
+        ra = torch.linalg.qr(a.T).R  # a^T o = Qa (Ra Ro^T) Qo^T has the singular values of the n x n Ra Ro^T (a 2x2
+        ro = torch.linalg.qr(o.T).R  # map of 5304 channels at batch 8: 32 x 32 instead of 5304 x 5304)
+        mat = ra @ ro.T / n
+    else:
+        mat = a.T @ o / n
+        if mat.shape[0] < mat.shape[1]:
+            mat = mat.T
     s = float(torch.linalg.svdvals(mat).max())
     return -s - 1 / (s + 1e-6) + 2
 
