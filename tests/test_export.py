@@ -51,6 +51,9 @@ def test_formats_table_rows_are_complete():
         for alias in spec.aliases:
             assert get_format(alias.upper()) is spec
         assert f"`{key}`" in formats_markdown()
+    from zendeploy.export import EXPORTERS
+
+    assert list(EXPORTERS) == list_formats()  # the dispatch has exactly one exporter per row
 
 
 @pytest.mark.parametrize("text, keys", [

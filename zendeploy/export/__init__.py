@@ -6,7 +6,7 @@
     >>> report.row("tflite").parity.max_rel_err
 
 One table, :data:`FORMATS`, drives everything about the targets: option validation, dispatch to the converter
-modules (:mod:`.onnx`, :mod:`.tflite`, :mod:`.engine`), the CLI's choices and help, the benchmark rows and the README
+modules (:mod:`.onnx`, :mod:`.tflite`, :mod:`.engine`) through :data:`EXPORTERS` (one per row, keyed alike), the CLI's choices and help, the benchmark rows and the README
 table (:func:`formats_markdown`). :func:`export_model` normalises aliases (``litert`` -> ``tflite``, ``trt`` /
 ``tensorrt`` -> ``engine``), refuses an unknown format with the closest name (never a guessed one), validates every
 option against every requested row, then for each format: export (timed), parity check against PyTorch on seeded
@@ -391,6 +391,50 @@ def _export_onnx_file(ctx: _Context) -> Path:
     return ctx.onnx_file
 
 
+@dataclass(frozen=True)
+class _Exporter:
+    """How one row of :data:`FORMATS` is exported: ``export(ctx, row) -> file``, and ``missing() -> reason or None``
+    for a format whose runtime or hardware may be absent (a skipped row, never an error)."""
+
+    export: Callable[[_Context, Any], Path]
+    missing: Callable[[], str | None] | None = None
+
+
+def _export_tflite(ctx: _Context, row) -> Path:
+    from .tflite import export_tflite
+
+    return export_tflite(ctx.model, _file_name(FORMATS.get("tflite"), ctx), input_shape=ctx.input_shape, nhwc=ctx.nhwc,
+                         precision=ctx.precision, representative=ctx.representative, metadata=ctx.metadata)
+
+
+def _export_engine(ctx: _Context, row) -> Path:
+    from .engine import build_engine
+
+    source = _export_onnx_file(ctx)
+    row.source_file = str(source)
+    shapes = None
+    if ctx.dynamic_batch:
+        from ._common import nhwc_shape
+
+        shapes = {INPUT_NAME: nhwc_shape(ctx.input_shape) if ctx.nhwc else ctx.input_shape}
+    return build_engine(source, _file_name(FORMATS.get("engine"), ctx), precision=ctx.precision,
+                        timing_cache=ctx.timing_cache, input_shapes=shapes)
+
+
+def _tensorrt_missing() -> str | None:
+    from .engine import tensorrt_missing
+
+    return tensorrt_missing()
+
+
+# the dispatch, keyed like FORMATS (tests/test_export.py checks that every format has one)
+EXPORTERS: dict[str, _Exporter] = {
+    "onnx": _Exporter(lambda ctx, row: _export_onnx_file(ctx)),
+    "tflite": _Exporter(_export_tflite),
+    "engine": _Exporter(_export_engine, missing=_tensorrt_missing),
+}
+
+
 def _export_one(spec: FormatSpec, ctx: _Context) -> "FormatRow":
     """Export, check and time one format; every problem becomes the row's status and reason."""
     from . import runtime as rt
@@ -399,38 +443,18 @@ def _export_one(spec: FormatSpec, ctx: _Context) -> "FormatRow":
 
     row = FormatRow(format=spec.key, name=spec.name, status="ok", precision=ctx.precision,
                     layout="NHWC" if ctx.nhwc else "NCHW")
-    if spec.key == "engine":
-        from .engine import tensorrt_missing
-
-        reason = tensorrt_missing()
-        if reason is not None:
-            row.status, row.reason = "skipped", reason
-            return row
+    exporter = EXPORTERS.get(spec.key)
+    if exporter is None:  # pragma: no cover - FORMATS and EXPORTERS are kept in step by tests
+        raise ExportError(f"no exporter for format '{spec.key}'")
+    reason = exporter.missing() if exporter.missing is not None else None
+    if reason is not None:
+        row.status, row.reason = "skipped", reason
+        return row
     ctx.say(f"{spec.key}: exporting ...")
     step = "export"
     try:
         t0 = time.perf_counter()
-        if spec.key == "onnx":
-            path = _export_onnx_file(ctx)
-        elif spec.key == "tflite":
-            from .tflite import export_tflite
-
-            path = export_tflite(ctx.model, _file_name(spec, ctx), input_shape=ctx.input_shape, nhwc=ctx.nhwc,
-                                 precision=ctx.precision, representative=ctx.representative, metadata=ctx.metadata)
-        elif spec.key == "engine":
-            from .engine import build_engine
-
-            source = _export_onnx_file(ctx)
-            row.source_file = str(source)
-            shapes = None
-            if ctx.dynamic_batch:
-                from ._common import nhwc_shape
-
-                shapes = {INPUT_NAME: nhwc_shape(ctx.input_shape) if ctx.nhwc else ctx.input_shape}
-            path = build_engine(source, _file_name(spec, ctx), precision=ctx.precision,
-                                timing_cache=ctx.timing_cache, input_shapes=shapes)
-        else:  # pragma: no cover - FORMATS and this dispatch are kept in step by tests
-            raise ExportError(f"no exporter for format '{spec.key}'")
+        path = exporter.export(ctx, row)
         row.export_s = round(time.perf_counter() - t0, 4)
         row.file = str(path)
         row.size_mb = round(path.stat().st_size / 1e6, 4)
