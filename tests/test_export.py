@@ -221,10 +221,22 @@ def test_onnx_generic_module_and_bad_shape(tmp_path):
 # --------------------------------------------------------------------------------------------- export_model
 
 def test_export_model_onnx_report(tmp_path):
+    import logging
+
     out = tmp_path / "exp"
     lines: list[str] = []
-    report = export_model("test_tiny_resnet", "onnx", output_dir=out, log=lines.append, **FAST)
-    assert report.ok and report.untrained and any("untrained" in line for line in lines)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # the CLI's handler may already sit on "zendeploy" (propagate off): listen here
+    logging.getLogger("zendeploy.export").addHandler(handler)
+    try:
+        report = export_model("test_tiny_resnet", "onnx", output_dir=out, log=lines.append, **FAST)
+    finally:
+        logging.getLogger("zendeploy.export").removeHandler(handler)
+    assert report.ok and report.untrained and any(line.startswith("onnx: ") for line in lines)
+    warned = [r for r in records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "untrained" in warned[0].getMessage()  # warnings go through logging
+    assert report.warnings == [warned[0].getMessage()]
     row = report.row("onnx")
     assert row.status == "ok" and row.file == str(out / "model.onnx") and row.size_mb > 0
     assert row.parity.passed and row.parity.max_rel_err <= 1e-4 and row.parity.kind == "parity"

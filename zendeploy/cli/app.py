@@ -26,6 +26,11 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", help="Also show the output of the libraries zendeploy calls "
                                  "(TensorFlow Lite, torchao, torch; hidden by default, or ZENDEPLOY_VERBOSE=1)."),
 ):
+    import os
+
+    from . import logs
+
+    logs.install(verbose=verbose or os.environ.get("ZENDEPLOY_VERBOSE") == "1")
     if version:
         from .. import __version__
 

@@ -99,10 +99,7 @@ def export_cmd(
 def _printer(message: str) -> None:
     from rich.markup import escape
 
-    if message.startswith("warning:"):
-        err_console.print(f"[yellow]warning:[/]{escape(message[len('warning:'):])}", highlight=False, soft_wrap=True)
-    else:
-        err_console.print(escape(message), style="dim", highlight=False, soft_wrap=True)
+    err_console.print(escape(message), style="dim", highlight=False, soft_wrap=True)  # warnings come by logging
 
 
 def _next_steps(report) -> list[str]:

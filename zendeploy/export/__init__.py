@@ -23,6 +23,7 @@ Heavy libraries are imported inside the functions that need them: importing this
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..errors import ExportError, MissingExtraError, RegistryError, StructureError, ZenDeployError, require
 from ..registry import Registry, unknown_name_message
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import ExportReport, FormatRow
@@ -255,7 +258,8 @@ def export_model(
 
     User mistakes found before any work (unknown format, option a format does not accept, missing extra, bad
     structure, bad weights or table file) raise a ZenDeployError. Problems of one format afterwards become its
-    ``failed`` row; ``report.ok`` is False when any row failed. ``log`` receives progress and warning lines.
+    ``failed`` row; ``report.ok`` is False when any row failed. ``log`` receives progress lines; warnings go to
+    ``logging`` (logger ``zendeploy.export``) and into ``report.warnings``.
     """
     say = log or (lambda message: None)
     specs = resolve_formats(formats)
@@ -289,7 +293,7 @@ def export_model(
     else:
         warnings.append("no --weights given: the model has random initial weights (untrained); its outputs are "
                         "meaningless; only the files' format, parity and speed mean something")
-        say(f"warning: {warnings[-1]}")
+        _log.warning(warnings[-1])
     model.eval()
 
     name = name or (r.zoo_name or default_name(r.structure))
