@@ -56,8 +56,9 @@ def profile_cmd(
     threads: Annotated[int, typer.Option(help="CPU threads of the runtime (cpu, tflite-cpu, pixel).", min=1)] = 1,
     grid_networks: Annotated[int, typer.Option(help="Random networks whose units form the measured grid.",
                                                min=1)] = 60,
-    calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for the calibration.",
-                                                      min=0)] = 24,
+    calibration_networks: Annotated[int, typer.Option(help="Networks measured end to end for the calibration (half "
+                                                           "with one width profile, half with a width per block).",
+                                                      min=0)] = 48,
     max_macs: Annotated[Optional[str], typer.Option(help="Largest network to sample, e.g. 600M (default: twice the "
                                                          "largest official ZenNet of the space at --res, ~1G at 32).")]
     = None,

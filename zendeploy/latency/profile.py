@@ -148,14 +148,16 @@ def plan_profile(grid_networks: Sequence[Sequence[BlockSpec]], calibration_netwo
 
 
 def default_plan(space, resolution: int, *, dataset: str | None = None, num_classes: int | None = None,
-                 grid_networks: int = 60, calibration_networks: int = 24, min_macs: float | None = None,
+                 grid_networks: int = 60, calibration_networks: int = 48, min_macs: float | None = None,
                  max_macs: float | None = None) -> tuple[ProfilePlan, SpaceInfo]:
     """What ``zendeploy profile`` measures by default: the range a search of ``space`` at ``resolution`` reaches
     (``sampling.default_macs_range``, narrowed or widened by ``min_macs`` / ``max_macs``), sampled log-uniformly
     in MACs with every block type, the exact units of the space's official ZenNets at that resolution, and
-    ``calibration_networks`` networks over the same range timed end to end."""
+    ``calibration_networks`` networks over the same range timed end to end: half with a common width profile
+    (``sample_covering_networks``), half with an independent width per block (``sample_random_width_networks``;
+    where the range holds too few of those, covering networks make up the count)."""
     from .sampling import (CALIBRATION_SEED, GRID_SEED, default_macs_range, official_networks,
-                           sample_covering_networks)
+                           sample_covering_networks, sample_random_width_networks)
 
     ds = space.dataset_for(resolution, dataset)
     space.check_resolution(ds, resolution)
@@ -167,9 +169,15 @@ def default_plan(space, resolution: int, *, dataset: str | None = None, num_clas
                                 f"below --max-macs")
     grid = sample_covering_networks(space, ds, grid_networks, resolution=resolution, seed=GRID_SEED, min_macs=low,
                                     max_macs=high, num_classes=classes)
-    cal = sample_covering_networks(space, ds, calibration_networks, resolution=resolution, seed=CALIBRATION_SEED,
-                                   min_macs=low, max_macs=high, num_classes=classes,
-                                   exclude=[format_structure(b) for b in grid]) if calibration_networks else []
+    taken = [format_structure(b) for b in grid]
+    mixed = sample_random_width_networks(space, ds, calibration_networks // 2, resolution=resolution,
+                                         seed=CALIBRATION_SEED, min_macs=low, max_macs=high, num_classes=classes,
+                                         exclude=taken, required=False) if calibration_networks >= 2 else []
+    taken += [format_structure(b) for b in mixed]
+    cover = calibration_networks - len(mixed)
+    cal = sample_covering_networks(space, ds, cover, resolution=resolution, seed=CALIBRATION_SEED, min_macs=low,
+                                   max_macs=high, num_classes=classes, exclude=taken) if cover else []
+    cal = cal + mixed
     official = [(b, se) for _, b, se, _ in official_networks(space, resolution)]
     plan = plan_profile(grid, cal, resolution, num_classes=classes, se=space.se, official=official)
     info = SpaceInfo(name=space.name, resolution=resolution, num_classes=classes, dataset=ds, min_macs=low,

@@ -1,8 +1,11 @@
 """Random networks from a search space, for the latency grid, the calibration set and held-out validation.
 
-Networks are random walks of official mutations from the space's initial structure (the structures a search
-visits), kept only when they respect the space's layer limit, a MACs range and the input resolution. Different
-purposes use different seeds, so validation networks are never the ones the table was fitted on.
+Three generators, each spread over a MACs range and kept only within the space's layer limit and the input
+resolution: ``sample_covering_networks`` (a random width profile on the initial stride schedule, scaled to a
+log-uniform MACs target: the grid and half the calibration set), ``sample_random_width_networks`` (every block an
+independent width: the other half of the calibration set) and ``sample_validation_networks`` (mutation walks from the
+official ZenNets and the initial structure, as a search makes them: validation only). Different purposes use
+different seeds and generators, so validation networks are never drawn the way the table's networks were.
 """
 
 from __future__ import annotations
@@ -228,49 +231,20 @@ def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, se
     return out
 
 
-def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
-                               max_macs: float, num_classes: int = 1000, max_layers: int | None = None,
-                               exclude: Sequence[str] = ()) -> list[tuple[BlockSpec, ...]]:
-    """Held-out networks a table's own sampler does not produce, spread evenly over [min_macs, max_macs]: random
-    walks of the search's own mutations from the official ZenNets of the space (when it has any) and from the
-    initial structure, and structures whose every block has an independent random width (no common width profile);
-    kept by rejection so each of ``n`` equal log-MACs bins gets one."""
-    from ..search.mutation import mutate, split_blocks
-
-    rng = random.Random(seed)
-    initial = space.initial_blocks(dataset)
-    layers = max_layers or space.default_max_layers(dataset)
-    starts = [b for _, b, _, _ in official_networks(space, resolution)] + [initial]
+def _spread_over_macs(draw, n: int, *, rng: random.Random, min_macs: float, max_macs: float, resolution: int,
+                      num_classes: int, layers: int | None, exclude: Sequence[str], what: str, space_name: str,
+                      required: bool = True) -> list[tuple[BlockSpec, ...]]:
+    """``n`` networks from ``draw(attempt)``, kept by rejection so each of ``n`` equal log-MACs bins over
+    [min_macs, max_macs] gets one (sparse corners are filled with spares drawn elsewhere in the range); fewer than
+    ``n`` is an error when ``required``, else what could be placed."""
     a, b = math.log(min_macs), math.log(max_macs)
     bins: list[tuple[BlockSpec, ...] | None] = [None] * n
     spare: list[tuple[BlockSpec, ...]] = []  # in range, but their bin was taken: fill bins the draws cannot reach
     seen = set(exclude)
-    types = space.block_types
-    from ..space.registry import BLOCK_TYPES, CONV
-    from ..space.units import smart_round
-
     for attempt in range(300 * n):
         if all(x is not None for x in bins):
             break
-        if attempt % 2 == 0:  # a walk of official mutations from an official ZenNet or the initial structure
-            cur = starts[rng.randrange(len(starts))]
-            for _ in range(rng.randint(1, 12)):
-                cur = mutate(cur, rng, space, rng.choice((1, 2)))
-        else:  # independent random widths per block
-            blocks = [initial[0]]
-            for blk in initial[1:-1]:
-                if BLOCK_TYPES.get(blk.name).family == CONV:
-                    continue
-                for stride in ([blk.stride] + ([1] if rng.random() < 0.4 else [])):
-                    name = types[rng.randrange(len(types))]
-                    w = smart_round(math.exp(rng.uniform(math.log(8), math.log(space.max_channels or 1024))), 8)
-                    btn = smart_round(math.exp(rng.uniform(math.log(8), math.log(max(8, w)))), 8)
-                    blocks.append(BlockSpec(name, blocks[-1].out_channels, w, stride, rng.randint(1, 4), btn))
-            last = initial[-1]
-            w = last.out_channels if space.freeze_1x1_conv else smart_round(
-                math.exp(rng.uniform(math.log(64), math.log(2048))), 8)
-            blocks.append(BlockSpec(last.name, blocks[-1].out_channels, w, 1, 1, None))
-            cur = tuple(split_blocks(blocks, space.split_threshold))
+        cur = draw(attempt)
         macs = _new_network_macs(cur, seen, layers, resolution, num_classes)
         if macs is None or not (min_macs <= macs <= max_macs):
             continue
@@ -282,8 +256,67 @@ def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, 
             spare.append(cur)
     got = [x for x in bins if x is not None]
     rng.shuffle(spare)
-    got += spare[: n - len(got)]  # sparse corners (e.g. the very smallest nets): more draws from elsewhere
-    if len(got) < n:
-        raise LatencyTableError(f"could only place {len(got)} of {n} validation networks over "
-                                f"{min_macs / 1e6:.0f}M-{max_macs / 1e6:.0f}M MACs in space '{space.name}'")
+    got += spare[: n - len(got)]
+    if len(got) < n and required:
+        raise LatencyTableError(f"could only place {len(got)} of {n} {what} over "
+                                f"{min_macs / 1e6:.0f}M-{max_macs / 1e6:.0f}M MACs in space '{space_name}'")
     return got
+
+
+def sample_random_width_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
+                                 max_macs: float, num_classes: int = 1000, max_layers: int | None = None,
+                                 exclude: Sequence[str] = (), required: bool = True) -> list[tuple[BlockSpec, ...]]:
+    """Networks whose every block has an independent random type, width (log-uniform), bottleneck and depth, with an
+    occasional extra stride-1 block: no common width profile, so thin blocks sit between wide ones as in searched
+    networks. Part of a table's calibration set (``latency.profile.default_plan``): the sum of isolated units
+    departs most from the network's time on such shapes, and a calibration that never saw them misses it."""
+    from ..search.mutation import split_blocks
+    from ..space.registry import BLOCK_TYPES, CONV
+    from ..space.units import smart_round
+
+    rng = random.Random(seed)
+    initial = space.initial_blocks(dataset)
+    types = space.block_types
+
+    def draw(_attempt: int) -> tuple[BlockSpec, ...]:
+        blocks = [initial[0]]
+        for blk in initial[1:-1]:
+            if BLOCK_TYPES.get(blk.name).family == CONV:
+                continue
+            for stride in ([blk.stride] + ([1] if rng.random() < 0.4 else [])):
+                name = types[rng.randrange(len(types))]
+                w = smart_round(math.exp(rng.uniform(math.log(8), math.log(space.max_channels or 1024))), 8)
+                btn = smart_round(math.exp(rng.uniform(math.log(8), math.log(max(8, w)))), 8)
+                blocks.append(BlockSpec(name, blocks[-1].out_channels, w, stride, rng.randint(1, 4), btn))
+        last = initial[-1]
+        w = last.out_channels if space.freeze_1x1_conv else smart_round(
+            math.exp(rng.uniform(math.log(64), math.log(2048))), 8)
+        blocks.append(BlockSpec(last.name, blocks[-1].out_channels, w, 1, 1, None))
+        return tuple(split_blocks(blocks, space.split_threshold))
+
+    return _spread_over_macs(draw, n, rng=rng, min_macs=min_macs, max_macs=max_macs, resolution=resolution,
+                             num_classes=num_classes, layers=max_layers or space.default_max_layers(dataset),
+                             exclude=exclude, what="random-width networks", space_name=space.name, required=required)
+
+
+def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
+                               max_macs: float, num_classes: int = 1000, max_layers: int | None = None,
+                               exclude: Sequence[str] = ()) -> list[tuple[BlockSpec, ...]]:
+    """Held-out networks that no sampler of the table produces, spread evenly over [min_macs, max_macs]: random walks
+    of the search's own mutations (1-12 moves of one or two blocks) from the official ZenNets of the space (when it
+    has any) and from its initial structure: the networks a search visits. (A table's grid and calibration networks
+    come from ``sample_covering_networks`` and ``sample_random_width_networks``.)"""
+    from ..search.mutation import mutate
+
+    rng = random.Random(seed)
+    starts = [b for _, b, _, _ in official_networks(space, resolution)] + [space.initial_blocks(dataset)]
+
+    def draw(_attempt: int) -> tuple[BlockSpec, ...]:
+        cur = starts[rng.randrange(len(starts))]
+        for _ in range(rng.randint(1, 12)):
+            cur = mutate(cur, rng, space, rng.choice((1, 2)))
+        return tuple(cur)
+
+    return _spread_over_macs(draw, n, rng=rng, min_macs=min_macs, max_macs=max_macs, resolution=resolution,
+                             num_classes=num_classes, layers=max_layers or space.default_max_layers(dataset),
+                             exclude=exclude, what="validation networks", space_name=space.name)

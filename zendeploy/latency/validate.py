@@ -1,8 +1,9 @@
 """Validate a latency table: measure held-out networks end to end and compare with the table's predictions.
 
 The held-out set is what a user searches, not what the table's sampler draws: every official ZenNet of the table's
-space at its resolution, plus networks from a different generator (mutation walks from the ZenNets and the initial
-structure, per-block random widths) spread evenly over the table's MACs range (``sampling.sample_validation_networks``).
+space at its resolution, plus networks from a generator no table sampler uses (mutation walks of the search's own
+moves from the ZenNets and the initial structure) spread evenly over the table's MACs range
+(``sampling.sample_validation_networks``).
 
 Reports, raw (sum of units) and calibrated side by side: MAPE, share within +-5 % and +-10 %, Kendall tau, the
 budget-violation rate at the median measured latency (of the networks predicted under that budget, the share that
@@ -140,7 +141,7 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     if low is not None and high is not None:
         nets = sample_validation_networks(space, dataset, samples, resolution=res, seed=seed, min_macs=low,
                                           max_macs=high, num_classes=classes, exclude=excluded)
-        sampler = "sample_validation_networks (mutation walks from the ZenNets, per-block random widths)"
+        sampler = "sample_validation_networks (mutation walks from the ZenNets and the initial structure)"
     else:  # a table without a recorded range
         nets = sample_networks(space, dataset, samples, resolution=res, seed=seed, num_classes=classes,
                                exclude=excluded)
