@@ -69,7 +69,7 @@ def main() -> int:
     ap.add_argument("--res", type=int, default=32)
     ap.add_argument("--samples", type=int, default=50, help="held-out networks besides the official ZenNets")
     ap.add_argument("--grid-networks", type=int, default=60)
-    ap.add_argument("--calibration-networks", type=int, default=24)
+    ap.add_argument("--calibration-networks", type=int, default=48)
     ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--reuse", type=Path, default=None, help="folder of existing tables to validate instead")
     ap.add_argument("--out", type=Path, default=Path("runs/validate_latency"))

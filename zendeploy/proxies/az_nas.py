@@ -48,7 +48,7 @@ from torch import nn
 from ..space.structure import BlockSpec
 from .base import register_proxy
 from .gradnorm import NORMS, _norm_init_, _unknown
-from .network import ProxyInput, count_macs
+from .network import ProxyInput, count_macs, structure_input
 
 COMPONENTS = ("expressivity", "progressivity", "trainability", "complexity")
 ACTIVATIONS = (nn.ReLU, nn.ReLU6)
@@ -166,17 +166,6 @@ def az_nas_on(inp: ProxyInput, *, batch_size: int = 16, generator: torch.Generat
     return az_nas_indicators(model, x, generator, macs)
 
 
-def _residual_input(blocks: Sequence[BlockSpec], resolution: int, num_classes: int) -> ProxyInput:
-    from ..builder import ZenNet
-
-    with torch.device("meta"):
-        model = ZenNet(blocks, num_classes=num_classes, se=False, residual=True)
-    model = model.to_empty(device="cpu")
-    model.train()
-    return ProxyInput(model, blocks[0].in_channels, resolution, num_classes,
-                      feature_fn=lambda m, x: m.forward_pre_gap(x), blocks=tuple(blocks))
-
-
 @register_proxy(
     "az-nas",
     description="AZ-NAS: expressivity, progressivity, trainability and complexity, combined by rank over the "
@@ -197,7 +186,8 @@ def az_nas_score(
     num_classes: int = 1000,
 ) -> dict:
     """One AZ-NAS repeat (see module docstring): the indicators of the structure's network with residual links."""
-    return az_nas_on(_residual_input(blocks, resolution, num_classes), batch_size=batch_size, generator=generator)
+    return az_nas_on(structure_input(blocks, resolution, num_classes, residual=True), batch_size=batch_size,
+                     generator=generator)
 
 
 def _average_rank(sorted_values: list, v: float) -> float:

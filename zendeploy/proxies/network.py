@@ -124,12 +124,17 @@ def quiet_train_mode(model: nn.Module) -> nn.Module:
 
 
 def plain_input(blocks: Sequence, resolution: int, num_classes: int) -> ProxyInput:
-    """The network ZenNAS scores for a structure: our ZenNet without residual links and SE, built on the meta device
-    and materialised empty (the proxy initialises every parameter)."""
+    """The network ZenNAS scores for a structure: our ZenNet without residual links and SE."""
+    return structure_input(blocks, resolution, num_classes, residual=False)
+
+
+def structure_input(blocks: Sequence, resolution: int, num_classes: int, *, residual: bool) -> ProxyInput:
+    """A structure's ZenNet without SE, with or without its residual links, built on the meta device and
+    materialised empty (the proxy initialises every parameter)."""
     from ..builder import ZenNet
 
     with torch.device("meta"):
-        model = ZenNet(blocks, num_classes=num_classes, se=False, residual=False)
+        model = ZenNet(blocks, num_classes=num_classes, se=False, residual=residual)
     model = model.to_empty(device="cpu")
     model.train()
     return ProxyInput(model, blocks[0].in_channels, resolution, num_classes,
