@@ -26,11 +26,10 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", help="Also show the output of the libraries zendeploy calls "
                                  "(TensorFlow Lite, torchao, torch; hidden by default, or ZENDEPLOY_VERBOSE=1)."),
 ):
-    import os
-
     from . import logs
+    from .quiet import verbose_requested
 
-    logs.install(verbose=verbose or os.environ.get("ZENDEPLOY_VERBOSE") == "1")
+    logs.install(verbose=verbose or verbose_requested())
     if version:
         from .. import __version__
 

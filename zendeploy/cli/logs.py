@@ -12,13 +12,14 @@ class CliLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from rich.markup import escape
 
-        from .common import err_console
+        from .common import _one_line, err_console
 
         try:
-            message = escape(record.getMessage())
             if record.levelno >= logging.ERROR:
-                err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-            elif record.levelno >= logging.WARNING:
+                _one_line(record.getMessage())  # the CLI's error line
+                return
+            message = escape(record.getMessage())
+            if record.levelno >= logging.WARNING:
                 err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
             else:
                 err_console.print(message, style="dim", highlight=False, soft_wrap=True)

@@ -34,7 +34,8 @@ QUIET_LOGGERS = ("torchao", "torch", "torch.utils._pytree", "torch._dynamo", "to
                  "tensorflow", "ai_edge_litert", "litert_torch", "ai_edge_torch", "onnxscript", "ray", "filelock")
 
 
-def verbose_requested(argv: list[str]) -> bool:
+def verbose_requested(argv: list[str] = ()) -> bool:
+    """``--verbose`` among ``argv``, or ``ZENDEPLOY_VERBOSE=1`` in the environment."""
     return "--verbose" in argv or os.environ.get("ZENDEPLOY_VERBOSE") == "1"
 
 

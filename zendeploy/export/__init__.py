@@ -397,21 +397,21 @@ def _export_onnx_file(ctx: _Context) -> Path:
 
 @dataclass(frozen=True)
 class _Exporter:
-    """How one row of :data:`FORMATS` is exported: ``export(ctx, row) -> file``, and ``missing() -> reason or None``
+    """How one row of :data:`FORMATS` is exported: ``export(ctx, spec, row) -> file``, and ``missing() -> reason or None``
     for a format whose runtime or hardware may be absent (a skipped row, never an error)."""
 
-    export: Callable[[_Context, Any], Path]
+    export: Callable[[_Context, FormatSpec, Any], Path]
     missing: Callable[[], str | None] | None = None
 
 
-def _export_tflite(ctx: _Context, row) -> Path:
+def _export_tflite(ctx: _Context, spec: FormatSpec, row) -> Path:
     from .tflite import export_tflite
 
-    return export_tflite(ctx.model, _file_name(FORMATS.get("tflite"), ctx), input_shape=ctx.input_shape, nhwc=ctx.nhwc,
+    return export_tflite(ctx.model, _file_name(spec, ctx), input_shape=ctx.input_shape, nhwc=ctx.nhwc,
                          precision=ctx.precision, representative=ctx.representative, metadata=ctx.metadata)
 
 
-def _export_engine(ctx: _Context, row) -> Path:
+def _export_engine(ctx: _Context, spec: FormatSpec, row) -> Path:
     from .engine import build_engine
 
     source = _export_onnx_file(ctx)
@@ -421,7 +421,7 @@ def _export_engine(ctx: _Context, row) -> Path:
         from ._common import nhwc_shape
 
         shapes = {INPUT_NAME: nhwc_shape(ctx.input_shape) if ctx.nhwc else ctx.input_shape}
-    return build_engine(source, _file_name(FORMATS.get("engine"), ctx), precision=ctx.precision,
+    return build_engine(source, _file_name(spec, ctx), precision=ctx.precision,
                         timing_cache=ctx.timing_cache, input_shapes=shapes)
 
 
@@ -433,7 +433,7 @@ def _tensorrt_missing() -> str | None:
 
 # the dispatch, keyed like FORMATS (tests/test_export.py checks that every format has one)
 EXPORTERS: dict[str, _Exporter] = {
-    "onnx": _Exporter(lambda ctx, row: _export_onnx_file(ctx)),
+    "onnx": _Exporter(lambda ctx, spec, row: _export_onnx_file(ctx)),
     "tflite": _Exporter(_export_tflite),
     "engine": _Exporter(_export_engine, missing=_tensorrt_missing),
 }
@@ -458,7 +458,7 @@ def _export_one(spec: FormatSpec, ctx: _Context) -> "FormatRow":
     step = "export"
     try:
         t0 = time.perf_counter()
-        path = exporter.export(ctx, row)
+        path = exporter.export(ctx, spec, row)
         row.export_s = round(time.perf_counter() - t0, 4)
         row.file = str(path)
         row.size_mb = round(path.stat().st_size / 1e6, 4)

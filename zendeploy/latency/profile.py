@@ -36,6 +36,7 @@ from typing import Callable, Protocol, Sequence
 from .. import __version__
 from ..builder import ZenNet
 from ..errors import LatencyTableError
+from ..io import atomic_write_text
 from ..space.structure import BlockSpec, format_structure
 from ..space.units import HEAD, Unit, network_units
 from .backends import Backend, TimingSettings
@@ -43,7 +44,6 @@ from .calibrate import fit_calibration
 from .conversion import ConversionJob, convert_locally, file_name as _file_name, network_job, unit_job
 from .model import fields_unit, fit_unit_models, unit_fields, unit_key
 from .predict import LatencyPredictor
-from ..io import atomic_write_text
 from .schema import Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo
 from .tables import save_table
 

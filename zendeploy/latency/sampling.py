@@ -234,7 +234,7 @@ def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, se
 def _spread_over_macs(draw, n: int, *, rng: random.Random, min_macs: float, max_macs: float, resolution: int,
                       num_classes: int, layers: int | None, exclude: Sequence[str], what: str, space_name: str,
                       required: bool = True) -> list[tuple[BlockSpec, ...]]:
-    """``n`` networks from ``draw(attempt)``, kept by rejection so each of ``n`` equal log-MACs bins over
+    """``n`` networks from ``draw()``, kept by rejection so each of ``n`` equal log-MACs bins over
     [min_macs, max_macs] gets one (sparse corners are filled with spares drawn elsewhere in the range); fewer than
     ``n`` is an error when ``required``, else what could be placed."""
     a, b = math.log(min_macs), math.log(max_macs)
@@ -244,7 +244,7 @@ def _spread_over_macs(draw, n: int, *, rng: random.Random, min_macs: float, max_
     for attempt in range(300 * n):
         if all(x is not None for x in bins):
             break
-        cur = draw(attempt)
+        cur = draw()
         macs = _new_network_macs(cur, seen, layers, resolution, num_classes)
         if macs is None or not (min_macs <= macs <= max_macs):
             continue
@@ -278,7 +278,7 @@ def sample_random_width_networks(space, dataset: str, n: int, *, resolution: int
     initial = space.initial_blocks(dataset)
     types = space.block_types
 
-    def draw(_attempt: int) -> tuple[BlockSpec, ...]:
+    def draw() -> tuple[BlockSpec, ...]:
         blocks = [initial[0]]
         for blk in initial[1:-1]:
             if BLOCK_TYPES.get(blk.name).family == CONV:
@@ -311,7 +311,7 @@ def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, 
     rng = random.Random(seed)
     starts = [b for _, b, _, _ in official_networks(space, resolution)] + [space.initial_blocks(dataset)]
 
-    def draw(_attempt: int) -> tuple[BlockSpec, ...]:
+    def draw() -> tuple[BlockSpec, ...]:
         cur = starts[rng.randrange(len(starts))]
         for _ in range(rng.randint(1, 12)):
             cur = mutate(cur, rng, space, rng.choice((1, 2)))

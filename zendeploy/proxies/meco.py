@@ -46,13 +46,9 @@ def min_correlation_eigenvalue(feature: torch.Tensor) -> float:
     """MeCo's term for one map of one sample, ``feature`` of shape [C, H, W] (or [C, N])."""
     f = feature.reshape(feature.shape[0], -1).double()
     c, n = f.shape
-    if c < 2 or n - 1 < c:  # a 1x1 correlation has eigenvalue 1 (or 0 when NaN-zeroed); rank < C gives 0
-        if c == 1:
-            corr = torch.corrcoef(f)
-            return float(torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0).reshape(-1)[0])
+    if 1 < c and n - 1 < c:  # rank <= n - 1 < C: singular, the minimum eigenvalue is 0
         return 0.0
-    corr = torch.corrcoef(f)
-    corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
+    corr = torch.nan_to_num(torch.corrcoef(f), nan=0.0, posinf=0.0, neginf=0.0).reshape(c, c)
     return float(torch.linalg.eigvalsh(corr)[0])
 
 
@@ -71,8 +67,7 @@ def meco_of(model: nn.Module, x: torch.Tensor) -> float:
     finally:
         for h in handles:
             h.remove()
-    terms = [t for t in terms if not math.isnan(t)]
-    return float(sum(terms)) if terms else math.nan
+    return float(sum(terms)) if terms else math.nan  # NaN-zeroed matrices: no term is NaN
 
 
 def meco_on(inp: ProxyInput, *, batch_size: int = 16, generator: torch.Generator) -> float:
