@@ -47,7 +47,7 @@ class _DeviceTimer:
             self.error = first_line(exc)
         self.dir = Path(tempfile.mkdtemp(prefix=f"zendeploy-farm-{tag}-"))
         self.paths: dict[str, Path] = {}
-        self.runners: dict = {}
+        self.timer = None  # a FileTimer over self.paths once time_pass knows the timing settings
 
     def describe(self) -> dict:
         from profilers.common import environment_fingerprint
@@ -67,28 +67,30 @@ class _DeviceTimer:
         return len(self.paths)
 
     def time_pass(self, keys: list, p: int, timing, seed: int, reference_key: str) -> dict:
-        from ..latency.profile import pass_order
+        from ..latency.timing import FileTimer, run_pass
 
         t0 = time.perf_counter()
-        records = []
-        for key in pass_order(keys, seed, p):
-            stats = self.backend.time(self._runner(key), timing)
-            records.append({"key": key, "pass": p, "stats": stats.to_dict()})
-        ref = self.backend.time(self._runner(reference_key), timing).median_ms
+        if self.timer is None or self.timer.settings != timing:
+            self.timer = FileTimer(self.backend, self.paths, timing)  # files stay open across passes
+        timer = self.timer
+        records: list[dict] = []
+
+        def record(key: str, q: int, stats) -> None:
+            records.append({"key": key, "pass": q, "stats": stats.to_dict()})
+
+        run_pass(keys, p, timer, record, seed=seed)
+        ref = timer(reference_key).median_ms
         return {"records": records, "reference_ms": ref, "seconds": time.perf_counter() - t0}
 
     def close(self) -> bool:
         """Drop the runners and remove this timer's temporary folder (the units' files) from its node."""
         import shutil
 
-        self.runners.clear()
+        if self.timer is not None:
+            self.timer.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         return not self.dir.exists()
 
-    def _runner(self, key: str):
-        if key not in self.runners:
-            self.runners[key] = self.backend.open(self.paths[key])
-        return self.runners[key]
 
 
 class Farm:
@@ -120,7 +122,7 @@ class Farm:
         return actors
 
     def measure(self, items: dict, reference_key: str, settings, journal, note, work: Path):
-        from ..latency.profile import Timed, drift_summary, noisy_keys
+        from ..latency.timing import Timed, drift_summary, noisy_keys
 
         ray = self.ray
         lost = worker_lost_errors(ray)
@@ -195,7 +197,7 @@ class Farm:
                          sum(1 for k in keys for q in range(settings.passes) if (k, q) in journal.done))
             for extra in range(settings.max_extra_passes):
                 p = settings.passes + extra
-                noisy = noisy_keys(journal, keys, settings, p)
+                noisy = noisy_keys(journal, keys, settings.remeasure_spread, p)
                 if not noisy:
                     break
                 run_pass(p, noisy, f"re-time {extra + 1}", len(noisy), 0)

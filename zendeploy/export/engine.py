@@ -46,12 +46,10 @@ def _require_tensorrt() -> None:
 
 
 def _profiler_call(fn: Callable[..., Any], *args, **kwargs):
-    from profilers.common import ProfilerError
+    """The runners' errors as one line of ExportError (the runtime layer's one translator)."""
+    from ..latency.runtime_base import profiler_caller
 
-    try:
-        return fn(*args, **kwargs)
-    except ProfilerError as exc:
-        raise ExportError(str(exc)) from None
+    return profiler_caller(ExportError)(fn, *args, **kwargs)
 
 
 def build_engine(

@@ -1,8 +1,9 @@
 """Open an exported file in its runtime and get a ``numpy -> numpy`` function, plus end-to-end timing.
 
-Sessions are built by the standalone runners in ``profilers/`` (the same settings the latency tables are measured
-with: one thread, ORT_ENABLE_ALL for ONNX Runtime; the default XNNPACK CPU delegate for LiteRT), so the parity check
-and the latency column run exactly what a profiler would.
+Both go through the latency tables' runtime layer (``zendeploy.latency.backends``: the backend of the device that
+runs the format here, built on the standalone runners in ``profilers/`` with the settings the tables are measured
+with: one thread, ORT_ENABLE_ALL for ONNX Runtime; the default XNNPACK CPU delegate for LiteRT) and the one timing
+loop (``zendeploy.latency.timing``), so the parity check and the latency column run exactly what a profiler would.
 
 A runner takes and returns arrays in the *file's* layout (NHWC for an NHWC export). LiteRT files with quantised
 (int8/uint8) inputs or outputs are handled here: the float input is quantised with the tensor's scale and zero point
@@ -54,72 +55,35 @@ class Latency:
         return asdict(self)
 
 
-def _profiler_call(fn: Callable[..., Any], *args, **kwargs):
-    """Call into ``profilers`` and turn its ProfilerError into ExportError (one line)."""
-    from profilers.common import ProfilerError
 
-    try:
-        return fn(*args, **kwargs)
-    except ProfilerError as exc:
-        raise ExportError(str(exc)) from None
+
+def _translated(fn: Callable[..., Any], *args, **kwargs):
+    """Call into the runtime layer and turn its ProfilerError into ExportError (one line)."""
+    from ..latency.runtime_base import profiler_caller
+
+    return profiler_caller(ExportError)(fn, *args, **kwargs)
+
+
+def local_backend(fmt: str, *, threads: int = 1, batch: int = 1):
+    """The latency backend that runs ``fmt`` files on this host."""
+    from ..latency.backends import make_backend
+    from ..latency.devices import local_device_for
+
+    device = local_device_for(fmt)  # the device table names the runtime: onnx -> cpu, tflite -> tflite-cpu
+    if device is None:
+        raise ExportError(f"no runtime on this host runs '{fmt}' files")
+    return _translated(make_backend, device, batch=batch, threads=threads)
 
 
 def onnx_runner(path: str | os.PathLike, *, threads: int = 1) -> Runner:
     """``x -> first output`` through an ONNX Runtime CPU session configured like the ONNX Runtime profiler."""
-    require("onnxruntime", "onnx", "running ONNX files")
-    from profilers.onnxruntime.run import make_session
-
-    session = _profiler_call(make_session, path, intra_op_threads=threads, inter_op_threads=1)
-    name = session.get_inputs()[0].name
-
-    def run(x):
-        import numpy as np
-
-        return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
-
-    return run
+    return _translated(local_backend("onnx", threads=threads).function, path)
 
 
 def litert_runner(path: str | os.PathLike, *, signature: str | None = None, threads: int = 1) -> Runner:
-    """``x -> first output`` of one signature (the only one when None) through the LiteRT interpreter."""
-    interpreter_mod = require("ai_edge_litert.interpreter", "tflite", "running TFLite files")
-    import numpy as np
-
-    try:
-        interpreter = interpreter_mod.Interpreter(model_path=os.fspath(path), num_threads=int(threads))
-    except Exception as exc:
-        raise ExportError(f"LiteRT cannot load {path}: {exc}") from None
-    names = list(interpreter.get_signature_list())
-    if signature is None:
-        if len(names) != 1:
-            raise ExportError(f"{path} has signatures {names}; name one")
-        signature = names[0]
-    if signature not in names:
-        raise ExportError(f"{path} has no signature '{signature}' (it has {names})")
-    runner = interpreter.get_signature_runner(signature)
-    (in_name, in_detail), = list(runner.get_input_details().items())[:1]
-    out_details = runner.get_output_details()
-    out_name = "output_0" if "output_0" in out_details else next(iter(out_details))
-    out_detail = out_details[out_name]
-
-    def quantise(x):
-        dtype = np.dtype(in_detail["dtype"])
-        if dtype.kind == "f":
-            return np.ascontiguousarray(x, dtype=dtype)
-        scale, zero = in_detail["quantization"]
-        info = np.iinfo(dtype)
-        return np.clip(np.round(np.asarray(x, np.float32) / scale) + zero, info.min, info.max).astype(dtype)
-
-    def dequantise(y):
-        if np.dtype(out_detail["dtype"]).kind == "f":
-            return y.astype(np.float32, copy=False)
-        scale, zero = out_detail["quantization"]
-        return (y.astype(np.float32) - zero) * scale
-
-    def run(x):
-        return dequantise(runner(**{in_name: quantise(x)})[out_name])
-
-    return run
+    """``x -> first output`` of one signature (the only one when None) through the LiteRT interpreter; int8/uint8
+    inputs and outputs are (de)quantised, so callers deal in float32."""
+    return _translated(local_backend("tflite", threads=threads).function, path, signature=signature)
 
 
 def engine_runner(path: str | os.PathLike) -> Runner:
@@ -141,49 +105,44 @@ def measure_latency(fmt: str, path: str | os.PathLike, *, batch: int = 1, thread
                     warmup: int = DEFAULT_WARMUP, repeats: int = DEFAULT_REPEATS,
                     min_time_s: float = DEFAULT_MIN_TIME_S, signature: str | None = None,
                     passes: int = DEFAULT_PASSES) -> Latency:
-    """Median and spread of one inference of ``path`` on this machine, timed by the backend's profiler.
+    """Median and spread of one inference of ``path`` on this machine, timed by the latency tables' backend.
 
     What one sample is: ONNX Runtime ``session.run`` / LiteRT signature-runner call (inputs copied in, outputs out),
     wall clock, after ``warmup`` untimed runs, until ``repeats`` runs and ``min_time_s`` seconds were timed. This is
-    done ``passes`` times; every pass's median and fastest run are kept and ``latency_ms`` is the statistic the
-    latency tables of that runtime use (the fastest run of all on this host's CPU runtimes: a shared host's noise
-    only ever slows runs down; the lowest pass median for TensorRT).
+    done ``passes`` times (the one timing loop, ``latency.timing.run_pass``); every pass's median and fastest run
+    are kept and ``latency_ms`` is the statistic the latency tables of that runtime use (``Backend.pass_statistic``:
+    the fastest run of all on this host's CPU runtimes, where a shared host's noise only ever slows runs down; the
+    lowest pass median for TensorRT).
     """
+    from ..latency.runtime_base import TimingSettings
+    from ..latency.timing import run_pass
+
     if passes < 1:
         raise ExportError(f"passes must be >= 1, got {passes}")
-    runs = [_measure_once(fmt, path, batch=batch, threads=threads, warmup=warmup, repeats=repeats,
-                          min_time_s=min_time_s, signature=signature) for _ in range(passes)]
-    statistic = "median_ms" if fmt == "engine" else "min_ms"
-    best = min(runs, key=lambda r: getattr(r, statistic))
-    return Latency(best.runtime, best.median_ms, best.min_ms, best.p90_ms, best.mean_ms, best.std_ms, best.n,
-                   best.threads, tuple(r.median_ms for r in runs), tuple(r.min_ms for r in runs), statistic)
-
-
-def _measure_once(fmt: str, path: str | os.PathLike, *, batch: int, threads: int, warmup: int, repeats: int,
-                  min_time_s: float, signature: str | None) -> Latency:
-    path = Path(path)
-    if fmt == "onnx":
-        require("onnxruntime", "onnx", "timing ONNX files")
-        from profilers.onnxruntime.run import time_onnx_model
-
-        stats = _profiler_call(time_onnx_model, path, intra_op_threads=threads, inter_op_threads=1, warmup=warmup,
-                               repeats=repeats, min_time_s=min_time_s, batch_size=batch)
-        runtime = "onnxruntime-cpu"
-    elif fmt == "tflite":
-        require("ai_edge_litert", "tflite", "timing TFLite files")
-        from profilers.litert.run import time_tflite_model
-
-        stats = _profiler_call(time_tflite_model, path, signature=signature, num_threads=threads, warmup=warmup,
-                               repeats=repeats, min_time_s=min_time_s, batch_size=batch)
-        runtime = "litert-cpu"
-    elif fmt == "engine":
+    key = os.fspath(path)
+    if fmt == "engine":
+        from ..latency.remote import TensorRTBackend
         from .engine import time_engine
 
-        stats = time_engine(path, warmup=warmup, repeats=repeats, min_time_s=min_time_s)
-        runtime = "tensorrt"
+        runtime, statistic = "tensorrt", TensorRTBackend.pass_statistic
+
+        def time_one(_key):
+            return time_engine(path, warmup=warmup, repeats=repeats, min_time_s=min_time_s)
     else:
-        raise ExportError(f"no local runtime times '{fmt}' files")
-    return Latency(runtime, stats.median_ms, stats.min_ms, stats.p90_ms, stats.mean_ms, stats.std_ms, stats.n, threads)
+        backend = local_backend(fmt, threads=threads, batch=batch)
+        runtime, statistic = f"{backend.backend}-cpu", backend.pass_statistic
+        run = _translated(backend.open, path, **({"signature": signature} if fmt == "tflite" else {}))
+        settings = TimingSettings(warmup_runs=warmup, min_runs=repeats, min_time_s=min_time_s, max_runs=10_000)
+
+        def time_one(_key):
+            return _translated(backend.time, run, settings)
+
+    runs: list = []
+    for p in range(passes):
+        run_pass([key], p, time_one, lambda _k, _p, stats: runs.append(stats), seed=0)
+    best = min(runs, key=lambda r: getattr(r, statistic))
+    return Latency(runtime, best.median_ms, best.min_ms, best.p90_ms, best.mean_ms, best.std_ms, best.n, threads,
+                   tuple(r.median_ms for r in runs), tuple(r.min_ms for r in runs), statistic)
 
 
 def tflite_op_counts(path: str | os.PathLike, *, signature: str | None = None) -> dict[str, int]:

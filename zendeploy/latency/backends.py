@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import MissingExtraError, require
+from ..errors import MissingExtraError, ProfilerError as ZProfilerError, require
 from .devices import DEVICES, DeviceSpec, list_devices
 from .runtime_base import Backend, TimingSettings, _cpu_name, _profilers, _wrap_profiler_errors
 
@@ -34,6 +34,15 @@ class OnnxRuntimeBackend(Backend):
         session.run(None, feeds)
         return lambda: session.run(None, feeds)
 
+    @_wrap_profiler_errors
+    def function(self, path):
+        import numpy as np
+        from profilers.onnxruntime.run import make_session
+
+        session = make_session(path, intra_op_threads=self.threads, inter_op_threads=1)
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
     def provenance(self):
         return {"device": self.device, "device_name": _cpu_name(), "backend": self.backend,
                 "backend_version": f"onnxruntime {self.ort.__version__}", "threads": self.threads,
@@ -47,14 +56,52 @@ class LiteRTBackend(Backend):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.litert = require("ai_edge_litert", "tflite", "profiling on LiteRT")
-        require("litert_torch", "tflite", "converting latency units to TFLite")
-        _profilers()
+        _profilers()  # converting needs litert-torch too; the converter (export.tflite) asks for it when it runs
 
     @_wrap_profiler_errors
-    def open(self, path):
+    def open(self, path, *, signature: str | None = None):
         from profilers.litert.run import open_runner
 
-        return open_runner(path, num_threads=self.threads, batch_size=self.batch)
+        return open_runner(path, signature=signature, num_threads=self.threads, batch_size=self.batch)
+
+    def function(self, path, *, signature: str | None = None):
+        """``x -> first output`` of one signature (the only one when None); quantised (int8/uint8) inputs and
+        outputs are quantised / dequantised with the tensors' scale and zero point, so callers deal in float32."""
+        import numpy as np
+
+        interpreter_mod = require("ai_edge_litert.interpreter", "tflite", "running TFLite files")
+        try:
+            interpreter = interpreter_mod.Interpreter(model_path=os.fspath(path), num_threads=self.threads)
+        except Exception as exc:
+            raise ZProfilerError(f"LiteRT cannot load {path}: {exc}") from None
+        names = list(interpreter.get_signature_list())
+        if signature is None:
+            if len(names) != 1:
+                raise ZProfilerError(f"{path} has signatures {names}; name one")
+            signature = names[0]
+        if signature not in names:
+            raise ZProfilerError(f"{path} has no signature '{signature}' (it has {names})")
+        runner = interpreter.get_signature_runner(signature)
+        (in_name, in_detail), = list(runner.get_input_details().items())[:1]
+        out_details = runner.get_output_details()
+        out_name = "output_0" if "output_0" in out_details else next(iter(out_details))
+        out_detail = out_details[out_name]
+
+        def quantise(x):
+            dtype = np.dtype(in_detail["dtype"])
+            if dtype.kind == "f":
+                return np.ascontiguousarray(x, dtype=dtype)
+            scale, zero = in_detail["quantization"]
+            info = np.iinfo(dtype)
+            return np.clip(np.round(np.asarray(x, np.float32) / scale) + zero, info.min, info.max).astype(dtype)
+
+        def dequantise(y):
+            if np.dtype(out_detail["dtype"]).kind == "f":
+                return y.astype(np.float32, copy=False)
+            scale, zero = out_detail["quantization"]
+            return (y.astype(np.float32) - zero) * scale
+
+        return lambda x: dequantise(runner(**{in_name: quantise(x)})[out_name])
 
     def provenance(self):
         from importlib.metadata import version

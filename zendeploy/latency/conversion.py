@@ -121,8 +121,8 @@ def converter_for(device: str, precision: str = "fp32") -> Converter:
     from .devices import DEVICES
 
     spec = DEVICES.get(device)  # RegistryError naming the closest device
-    if spec.backend in ("onnxruntime", "tensorrt"):
+    if spec.format == "onnx":  # fp32 ONNX; TensorRT builds its fp16/int8 engine from it on the device
         return Converter("onnx", precision="fp32", opset=17)
-    if spec.backend == "litert":
-        return Converter("tflite", precision="fp32" if device == "tflite-cpu" else precision)
-    raise ProfilerError(f"device '{device}' has no converter")  # pragma: no cover
+    if spec.format == "tflite":  # weights in the table's precision on a phone; this host's LiteRT is fp32 only
+        return Converter("tflite", precision="fp32" if spec.local else precision)
+    raise ProfilerError(f"device '{device}' has no converter for '{spec.format}' files")  # pragma: no cover

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,6 +26,7 @@ from ..space.units import network_units
 from .coverage import check_units
 from .model import unit_key
 from .schema import Entry, backend_fingerprint, fingerprint_of
+from .timing import FileTimer, run_pass
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +103,18 @@ class OnDemandUnits:
         t0 = time.perf_counter()
         self.work.mkdir(parents=True, exist_ok=True)
         b = self.backend
-        runners = {}
+        paths = {}
         for key, (unit, r) in todo.items():
             job = unit_job(key, unit, r, b.batch, b.converter.suffix)
             if not (self.work / job.file_name).exists():
                 convert_job(b.converter, job, self.work)
-            runners[key] = b.open(self.work / job.file_name)
+            paths[key] = self.work / job.file_name
         recs: dict[str, list[dict]] = {k: [] for k in todo}
         s = self.settings
+        timer = FileTimer(b, paths, s.timing)
         for p in range(s.passes):
-            order = list(todo)
-            random.Random(s.seed * 7919 + p).shuffle(order)
-            for key in order:
-                recs[key].append({"stats": b.time(runners[key], s.timing).to_dict()})
+            run_pass(todo, p, timer, lambda key, _p, stats: recs[key].append({"stats": stats.to_dict()}), seed=s.seed)
+        timer.close()
         entries = [_entry(k, u, r, recs[k], "on-demand", b.pass_statistic) for k, (u, r) in todo.items()]
         with open(self.journal, "a") as f:
             for e in entries:

@@ -26,7 +26,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import random
 import shutil
 import statistics
 from dataclasses import dataclass, field
@@ -46,35 +45,17 @@ from .model import fields_unit, fit_unit_models, unit_fields, unit_key
 from .predict import LatencyPredictor
 from .schema import Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo
 from .tables import save_table
+from .timing import (DEFAULT_PASSES, STATISTICS, FileTimer, Journal, Timed, drift_summary, low_statistic,
+                     noisy_keys, run_pass)
 
 class Farm(Protocol):
     """What ``profile_table`` needs of a device farm (``zendeploy.distributed.farm.Farm`` is the Ray one, handed in
     by the CLI): time every file on the farm's devices into the journal, returning what a timing phase leaves."""
 
-    def measure(self, items: dict, reference_key: str, settings: "ProfileSettings", journal: "_Journal",
+    def measure(self, items: dict, reference_key: str, settings: "ProfileSettings", journal: Journal,
                 note: "Progress", work: Path) -> "Timed": ...
 
 Progress = Callable[..., None]  # (phase, done, total, info="")
-
-DEFAULT_PASSES = 5
-# The statistic of every latency zendeploy records on a backend of this host (table entries, calibration and
-# validation networks, the search's closing-the-loop measurement, export timings): ``Backend.pass_statistic`` is
-# ``min_ms``. Chosen by tools/bench_timing_statistic.py on a 2-core shared host:
-# over three runs (two independent timing rounds of 30 networks each), the fastest run of 5 passes reproduced to
-# 2.2 / 6.9 / 4.9 % (mean |diff| between rounds), against 8.1 / 11.2 / 29.4 % for the minimum of 3 pass medians (the
-# earlier statistic), 4.7 / 3.6 / 12.4 % for the median of 7 pass medians, 1.9 / 11.7 / 8.5 % for the minimum of 5
-# pass p10s. Noise on a shared host only ever slows a run down, so the floor is the most repeatable estimate.
-# Dedicated devices (T4, phone) keep the minimum over passes of the pass median (``median_ms``).
-STATISTICS = {
-    "min_ms": "latency_ms = fastest timed run over all passes (minimum of the pass minima)",
-    "median_ms": "latency_ms = minimum over passes of the per-pass median",
-}
-
-
-def low_statistic(pass_stats: Sequence[dict], field: str = "min_ms") -> float:
-    """``latency_ms`` from per-pass timing statistics (dicts): the minimum over passes of ``field``."""
-    return min(float(st[field]) for st in pass_stats)
-
 
 @dataclass
 class ProfilePlan:
@@ -190,30 +171,6 @@ def _input_shape(batch: int, channels: int, res: int) -> tuple[int, int, int, in
     return (batch, channels, res, res)
 
 
-class _Journal:
-    """Append-only JSONL log of timings; the resume state."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.done: dict[tuple[str, int], dict] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                    self.done[(rec["key"], int(rec["pass"]))] = rec
-                except (json.JSONDecodeError, KeyError, ValueError):
-                    continue  # a line cut by a kill: measured again
-
-    def add(self, rec: dict) -> None:
-        self.done[(rec["key"], int(rec["pass"]))] = rec
-        with open(self.path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
 def _entry(key: str, unit: Unit, res: int, recs: list[dict], origin: str, field: str) -> Entry:
     meds = [r["stats"]["median_ms"] for r in recs]
     return Entry(key=key, unit=unit_fields(unit, res), latency_ms=low_statistic([r["stats"] for r in recs], field),
@@ -266,84 +223,46 @@ LOCAL = LocalExecutor()
 Executor = LocalExecutor  # the protocol: convert(...), quiet(), notes
 
 
-@dataclass
-class Timed:
-    """What a timing phase leaves besides the journal: the backend's provenance fields, the host fingerprint, the
-    reference-unit drift and notes (a farm adds its shards)."""
-
-    provenance: dict
-    host: dict
-    drift: dict
-    notes: list[str] = field(default_factory=list)
-
-
-def noisy_keys(journal: "_Journal", keys: Sequence[str], settings: ProfileSettings, p: int) -> list[str]:
-    """Keys that need extra pass ``p``: their pass medians spread more than ``remeasure_spread`` (or it started)."""
-    out = []
-    for key in keys:
-        meds = [rec["stats"]["median_ms"] for (k, q), rec in journal.done.items() if k == key and q < p]
-        if (key, p) in journal.done or (meds and max(meds) / min(meds) - 1 > settings.remeasure_spread):
-            out.append(key)
-    return out
-
-
-def pass_order(keys: Sequence[str], seed: int, p: int) -> list[str]:
-    """The shuffled order of timing pass ``p`` (the same on this host and on every farm device)."""
-    order = list(keys)
-    random.Random(seed * 7919 + p).shuffle(order)
-    return order
-
-
 def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, settings: ProfileSettings,
-               journal: "_Journal", note: Progress) -> Timed:
+               journal: Journal, note: Progress) -> Timed:
     """Time every file here in ``settings.passes`` shuffled passes (skipping timings the journal holds), re-time the
     reference unit every ``reference_every`` timings, then extra passes for noisy entries."""
     from profilers.common import environment_fingerprint
 
     keys = list(items)
-    runners: dict[str, Callable] = {}
-
-    def run_of(key: str):
-        if key not in runners:
-            runners[key] = backend.open(items[key])
-        return runners[key]
-
-    def timed(key: str, p: int) -> None:
-        journal.add({"key": key, "pass": p, "stats": backend.time(run_of(key), settings.timing).to_dict()})
-
+    timer = FileTimer(backend, items, settings.timing)
     drift: list[float] = []
     n_jobs = settings.passes * len(keys)
-    count = sum(1 for k in keys for p in range(settings.passes) if (k, p) in journal.done)
-    since_ref = 0
+    state = {"count": sum(1 for k in keys for p in range(settings.passes) if journal.has(k, p)), "since_ref": 0}
+
+    def record(key: str, p: int, stats) -> None:
+        journal.add({"key": key, "pass": p, "stats": stats.to_dict()})
+        state["count"] += 1
+        state["since_ref"] += 1
+        if state["since_ref"] >= settings.reference_every:
+            state["since_ref"] = 0
+            drift.append(timer(reference_key).median_ms)
+        note("time", state["count"], n_jobs)
+
     for p in range(settings.passes):
-        for key in pass_order(keys, settings.seed, p):
-            if (key, p) in journal.done:
-                continue
-            timed(key, p)
-            count += 1
-            since_ref += 1
-            if since_ref >= settings.reference_every:
-                since_ref = 0
-                drift.append(backend.time(run_of(reference_key), settings.timing).median_ms)
-            note("time", count, n_jobs)
+        run_pass(keys, p, timer, record, seed=settings.seed, skip=journal.has)
     for extra in range(settings.max_extra_passes):  # re-measure noisy entries in extra shuffled passes
         p = settings.passes + extra
-        noisy = pass_order(noisy_keys(journal, keys, settings, p), settings.seed, p)
+        noisy = noisy_keys(journal, keys, settings.remeasure_spread, p)
         if not noisy:
             break
-        for n, key in enumerate(noisy):
-            if (key, p) not in journal.done:
-                timed(key, p)
-            note(f"re-time {extra + 1}", n + 1, len(noisy))
-    runners.clear()
+        done = [sum(journal.has(k, p) for k in noisy)]
+
+        def record_extra(key: str, q: int, stats, label=f"re-time {extra + 1}") -> None:
+            journal.add({"key": key, "pass": q, "stats": stats.to_dict()})
+            done[0] += 1
+            note(label, done[0], len(noisy))
+
+        run_pass(noisy, p, timer, record_extra, seed=settings.seed, skip=journal.has)
+    timer.close()
     ref = [journal.done[(reference_key, p)]["stats"]["median_ms"] for p in range(settings.passes)] + drift
-    return Timed(provenance=backend.provenance(), host=environment_fingerprint(), drift=drift_summary(reference_key,
-                                                                                                     ref))
-
-
-def drift_summary(reference_key: str, medians: Sequence[float]) -> dict:
-    return {"reference_key": reference_key, "reference_medians_ms": [round(v, 5) for v in medians],
-            "spread_pct": round((max(medians) / min(medians) - 1) * 100, 2) if medians else None}
+    return Timed(provenance=backend.provenance(), host=environment_fingerprint(),
+                 drift=drift_summary(reference_key, ref))
 
 
 def profile_table(
@@ -371,7 +290,7 @@ def profile_table(
     out = Path(out_path)
     work = out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
-    journal = _Journal(out.with_name(out.name + ".partial.jsonl"))
+    journal = Journal(out.with_name(out.name + ".partial.jsonl"))
     meta_path = work / "plan.json"
     meta = {"device": backend.device, "batch": backend.batch, "threads": backend.threads, "space": space.name,
             "precision": backend.precision, "timing": "farm" if farm is not None else "here",
@@ -402,13 +321,10 @@ def profile_table(
         with (executor or LOCAL).quiet():
             timed = _time_here(backend, items, plan.reference_key, settings, journal, note)
 
-    def passes_of(key: str) -> list[int]:
-        return sorted(p for (k, p) in journal.done if k == key)
-
     # 3. entries, unit models
     entries = []
     for key, (unit, res) in sorted(plan.units.items()):
-        recs = [journal.done[(key, p)] for p in passes_of(key)]
+        recs = [journal.done[(key, p)] for p in journal.passes_of(key)]
         entries.append(_entry(key, unit, res, recs, "grid", backend.pass_statistic))
     prov_fields = timed.provenance
     measurement = MeasurementSettings(
@@ -428,7 +344,7 @@ def profile_table(
 
     # 4. calibration on networks measured end to end, predicted the way a search predicts them
     if len(nets) >= 3:
-        measured = [low_statistic([journal.done[(key, p)]["stats"] for p in passes_of(key)], backend.pass_statistic)
+        measured = [low_statistic([journal.done[(key, p)]["stats"] for p in journal.passes_of(key)], backend.pass_statistic)
                     for key in nets]
         table.calibration = calibrate(table, list(nets.values()), measured)
         from .calibrate import FEW_CALIBRATION_NETWORKS
@@ -516,17 +432,20 @@ def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], 
             backend.convert(model, _input_shape(backend.batch, blocks[0].in_channels, resolution), path)
         paths.append(path)
         note("convert", i + 1, len(networks))
-    best = [float("inf")] * len(networks)
-    runners: dict[int, Callable] = {}
+    keys = [str(i) for i in range(len(networks))]
+    timer = FileTimer(backend, dict(zip(keys, paths)), timing)
+    best = {key: float("inf") for key in keys}
+    done = [0]
+
+    def record(key: str, p: int, stats) -> None:
+        best[key] = min(best[key], getattr(stats, backend.pass_statistic))
+        done[0] += 1
+        note("time", done[0], passes * len(networks))
+
     for p in range(passes):
-        order = list(range(len(networks)))
-        random.Random(seed * 104729 + p).shuffle(order)
-        for n, i in enumerate(order):
-            if i not in runners:
-                runners[i] = backend.open(paths[i])
-            best[i] = min(best[i], getattr(backend.time(runners[i], timing), backend.pass_statistic))
-            note("time", p * len(networks) + n + 1, passes * len(networks))
-    return best
+        run_pass(keys, p, timer, record, seed=seed)
+    timer.close()
+    return [best[key] for key in keys]
 
 
 __all__ = ["DEFAULT_PASSES", "STATISTICS", "calibrate", "default_plan", "low_statistic", "refit_table", "ProfilePlan", "ProfileSettings", "plan_profile", "profile_table", "measure_networks", "HEAD",

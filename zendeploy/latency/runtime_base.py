@@ -42,14 +42,27 @@ def _profilers():
     return profilers
 
 
-def _wrap_profiler_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def inner(*args, **kwargs):
+def profiler_caller(error: type[Exception] = ZProfilerError) -> Callable[..., Any]:
+    """``call(fn, *args, **kwargs)`` turning the runners' ``ProfilerError`` (``profilers.common``, or zendeploy's
+    own) into one line of ``error``: the one translation of runner errors (export passes ``ExportError``)."""
+    def call(fn: Callable[..., Any], *args, **kwargs):
         from profilers.common import ProfilerError
 
         try:
             return fn(*args, **kwargs)
-        except ProfilerError as exc:
-            raise ZProfilerError(str(exc)) from None
+        except (ProfilerError, ZProfilerError) as exc:
+            if type(exc) is error:
+                raise
+            raise error(str(exc)) from None
+
+    return call
+
+
+def _wrap_profiler_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    call = profiler_caller()
+
+    def inner(*args, **kwargs):
+        return call(fn, *args, **kwargs)
 
     return inner
 
@@ -88,7 +101,12 @@ class Backend:
         return self.converter.convert(module, input_shape, path)
 
     def open(self, path: Path) -> Callable[[], Any]:
+        """Load ``path`` once; a zero-argument callable running one inference on fixed random inputs (for timing)."""
         raise NotImplementedError
+
+    def function(self, path: Path, **kwargs) -> Callable[[Any], Any]:
+        """Load ``path``; ``x -> first output`` (numpy, float32, in the file's layout), for parity checks."""
+        raise NotImplementedError(f"device '{self.device}' does not run files on this host")
 
     def time(self, run: Callable[[], Any], settings: TimingSettings):
         from profilers.common import time_callable
