@@ -30,7 +30,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zendeploy.cli.latency import default_table_path  # noqa: E402
+from zendeploy.latency.profile_job import default_table_path  # noqa: E402
 from zendeploy.latency.backends import make_backend  # noqa: E402
 from zendeploy.latency.profile import ProfileSettings, default_plan, profile_table  # noqa: E402
 from zendeploy.latency.tables import load_table  # noqa: E402

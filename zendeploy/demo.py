@@ -100,8 +100,7 @@ class DemoResult:
 def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Path:
     """Profile the demo table into ``out/latency_table.json`` (reused when already there; resumes otherwise)."""
     from .cost import network_cost
-    from .latency.backends import make_backend
-    from .latency.profile import ProfileSettings, default_plan, profile_table
+    from .latency.profile_job import ProfileRequest, prepare_profile
     from .latency.tables import load_table
     from .search.spaces import load_space
     from .space.structure import parse_structure
@@ -115,11 +114,12 @@ def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Pa
     ds = sp.dataset_for(settings.resolution)
     ref = network_cost(parse_structure(get_zoo(settings.reference).structure), settings.resolution,
                        num_classes=sp.default_num_classes(ds)).macs
-    plan, info = default_plan(sp, settings.resolution, grid_networks=settings.grid_networks,
-                              calibration_networks=settings.calibration_networks,
-                              max_macs=settings.macs_headroom * ref)
-    profile_table(make_backend(settings.device), plan, path, space=info,
-                  settings=ProfileSettings(passes=settings.passes, seed=settings.seed), progress=progress)
+    job = prepare_profile(ProfileRequest(device=settings.device, space=settings.space, resolution=settings.resolution,
+                                         grid_networks=settings.grid_networks,
+                                         calibration_networks=settings.calibration_networks,
+                                         max_macs=settings.macs_headroom * ref, passes=settings.passes,
+                                         seed=settings.seed, output=path))  # what `zendeploy profile` runs
+    job.run(progress=progress)
     return path
 
 
@@ -186,10 +186,10 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
              progress: Progress | None = None, search_progress: Callable | None = None,
              log: Callable[[str], None] | None = None) -> DemoResult:
     """Run profile -> search -> export -> verify into ``out_dir``; returns the summary (also ``demo.json``)."""
-    from .export import export_model
+    from .export import ExportConfig, export
     from .export._common import atomic_write_json
     from .latency import load_predictor
-    from .search import Budgets, run_search
+    from .search import Budgets, SearchConfig, SearchHooks, search
     from .search.checkpoint import CHECKPOINT_NAME
     from .search.measure import local_measure_fn
     from .space.structure import parse_structure
@@ -243,15 +243,14 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     on_outside = OnDemandUnits(predictor, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
                                                        precision=prov.precision), table_path, search_dir / "ondemand",
                                se=space.se)
-    result = run_search(
-        space, Budgets(latency_ms=budget, latency_margin=settings.latency_margin), resolution=settings.resolution,
-        population=settings.population,
-        iterations=settings.iterations, max_evaluations=settings.max_evaluations, proxy=settings.proxy,
-        batch_size=settings.batch_size, seed=settings.seed, strategy=settings.strategy, predictor=predictor,
-        out_dir=search_dir,
-        resume=(search_dir / CHECKPOINT_NAME).is_file(), top_k=settings.top_k, measure_fn=measure_fn,
-        measure_skip_reason=reason, progress=search_progress, on_outside=on_outside,
-    )
+    result = search(
+        SearchConfig(space, Budgets(latency_ms=budget, latency_margin=settings.latency_margin),
+                     resolution=settings.resolution, population=settings.population, iterations=settings.iterations,
+                     max_evaluations=settings.max_evaluations, proxy=settings.proxy, batch_size=settings.batch_size,
+                     seed=settings.seed, strategy=settings.strategy, top_k=settings.top_k, out_dir=search_dir,
+                     resume=(search_dir / CHECKPOINT_NAME).is_file()),
+        SearchHooks(predictor=predictor, measure_fn=measure_fn, measure_skip_reason=reason, on_outside=on_outside,
+                    progress=search_progress))
     seconds["search"] = round(time.perf_counter() - t, 2)
     best = result.best
     lat = result.report["best"]["latency"]
@@ -260,9 +259,10 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     say(f"4/5 export: {settings.formats} with parity checks and timing")
     t = time.perf_counter()
     export_dir = out / "export"
-    report = export_model(best.structure, settings.formats, output_dir=export_dir, name="demo",
-                          resolution=settings.resolution, num_classes=predictor.table.space.num_classes,
-                          table=table_path, log=say)
+    report = export(best.structure, ExportConfig(settings.formats, output_dir=export_dir, name="demo",
+                                                 resolution=settings.resolution,
+                                                 num_classes=predictor.table.space.num_classes, table=table_path),
+                    log=say)
     seconds["export"] = round(time.perf_counter() - t, 2)
 
     say("5/5 verify: the chosen net against the reference and the budget, as measured")

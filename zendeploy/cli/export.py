@@ -65,20 +65,19 @@ def export_cmd(
     """Export a ZenNet to ONNX / TFLite / TensorRT, check each file against PyTorch, time it, write report.json."""
 
     def body():
-        from ..export import export_model
+        from ..export import ExportConfig, export
         from ..export.report import render_table
 
         source = structure_source(structure, zoo, run)
         ran = run_settings(run)  # --run exports what was searched: its resolution and classes
         name = zoo or (Path(run).name if run is not None else None) or (output.name if output is not None else None)
         log = (lambda m: None) if as_json else _printer
-        report = export_model(
-            source, formats, output_dir=output, name=name, weights=weights, resolution=res or ran.get("resolution"),
-            batch=batch, num_classes=num_classes or ran.get("num_classes"),
-            dynamic_batch=dynamic_batch, nhwc=nhwc, precision=precision.value, opset=opset,
-            representative=representative, timing_cache=timing_cache, table=table, measure=measure,
-            threads=threads, log=log,
-        )
+        config = ExportConfig(
+            formats, output_dir=output, name=name, weights=weights, resolution=res or ran.get("resolution"),
+            batch=batch, num_classes=num_classes or ran.get("num_classes"), dynamic_batch=dynamic_batch, nhwc=nhwc,
+            precision=precision.value, opset=opset, representative=representative, timing_cache=timing_cache,
+            table=table, measure=measure, threads=threads)
+        report = export(source, config, log=log)
         if as_json:
             print_json(report.to_dict())
         else:

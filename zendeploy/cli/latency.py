@@ -40,10 +40,6 @@ def phase_progress(enabled: bool = True):
         yield update
 
 
-def default_table_path(device: str, backend: str, precision: str, batch: int, space: str, res: int) -> Path:
-    return Path("latency_tables") / f"{device}-{backend}-{precision}-b{batch}-{Path(space).stem}-r{res}.json"
-
-
 def profile_cmd(
     device: Annotated[str, typer.Option(help=device_choices_help())] = "cpu",
     space: Annotated[str, typer.Option(help=space_choices_help())] = "resnet",
@@ -87,63 +83,52 @@ def profile_cmd(
     """Measure a latency table for a search space on a device (resumes an interrupted run)."""
 
     def body():
-        from ..latency.backends import make_backend
-        from ..latency.profile import ProfileSettings, default_plan, profile_table
-        from ..search.budgets import format_count, parse_count
-        from ..search.spaces import load_space
+        from ..latency.profile_job import ProfileRequest, prepare_profile
+        from ..search.budgets import parse_count
 
-        options: dict = dict(serial=serial)
-        if device == "pixel":
-            options.update(delegate=delegate, benchmark_binary=str(benchmark_binary) if benchmark_binary else None)
-        if farm is not None:  # the devices are on the farm's nodes: nothing is opened here
-            from ..latency.backends import BackendSpec
-
-            backend = BackendSpec(device, batch=batch, threads=threads, precision=precision,
-                                  options=tuple((k, v) for k, v in options.items() if v is not None))
-            backend.converter.exporter  # noqa: B018 - fails here, with the install hint, if the converter is missing
-        else:
-            backend = make_backend(device, batch=batch, threads=threads, precision=precision, **options)
-        sp = load_space(space)
-        plan, info = default_plan(sp, res, dataset=dataset, num_classes=num_classes, grid_networks=grid_networks,
-                                  calibration_networks=calibration_networks,
-                                  min_macs=parse_count(min_macs) if min_macs else None,
-                                  max_macs=parse_count(max_macs) if max_macs else None)
-        out = output or default_table_path(device, backend.backend, precision, batch, sp.name, res)
-        from ..io import check_output_file
-
-        check_output_file(out)  # before any timing: a device node, folder or link is refused now, not at the end
-        console.print(f"profiling {len(plan.units)} units + {len(plan.networks)} networks on {device} "
-                      f"({backend.backend}), {passes} passes, networks of {format_count(int(info.min_macs))}-"
-                      f"{format_count(int(info.max_macs))} MACs -> {out}", highlight=False)
+        options = {"serial": serial} | ({"delegate": delegate, "benchmark_binary": str(benchmark_binary)
+                                         if benchmark_binary else None} if device == "pixel" else {})
+        job = prepare_profile(ProfileRequest(
+            device=device, space=space, resolution=res, dataset=dataset, num_classes=num_classes, batch=batch,
+            precision=precision, threads=threads, grid_networks=grid_networks,
+            calibration_networks=calibration_networks, min_macs=parse_count(min_macs) if min_macs else None,
+            max_macs=parse_count(max_macs) if max_macs else None, passes=passes, seed=seed, backend_options=options,
+            output=output, on_farm=farm is not None))
+        console.print(job.describe(), highlight=False)
         with contextlib.ExitStack() as stack:
-            executor = farm_runner = None
-            if ray is not None or farm is not None:
-                from ..distributed.conversion import RayExecutor
-                from ..distributed.runtime import connect
-
-                cluster = stack.enter_context(connect(None if ray in (None, RAY_AUTO) else ray, num_cpus=ray_cpus))
-                console.print(f"on {cluster.describe()}: conversion fans out; timing "
-                              f"{'on the farm' if farm else 'here'} once it is done", highlight=False)
-                executor = RayExecutor()
-                if farm is not None:
-                    from ..distributed.farm import Farm
-
-                    farm_runner = Farm(farm, backend)
-                    farm_runner.nodes()  # fails now, not after converting, when no node declares the resource
+            executor, farm_runner = _scale_out(stack, job, ray, ray_cpus, farm)
             with phase_progress() as progress:
-                table = profile_table(backend, plan, out, space=info, settings=ProfileSettings(passes=passes,
-                                                                                               seed=seed),
-                                      progress=progress, keep_work=keep_work, convert_only=convert_only,
-                                      executor=executor, farm=farm_runner)
+                table = job.run(progress=progress, keep_work=keep_work, convert_only=convert_only,
+                                executor=executor, farm=farm_runner)
             if executor is not None and executor.workers:
                 _print_workers(executor.summary())
         if table is None:
             console.print("converted; time them with the same command without --convert-only")
             return
-        _print_table_summary(table, out)
-        console.print(f"next: zendeploy latency validate --table {out}")
+        _print_table_summary(table, job.out)
+        console.print(f"next: zendeploy latency validate --table {job.out}")
 
     run_command(body)
+
+
+def _scale_out(stack: contextlib.ExitStack, job, ray: str | None, ray_cpus: int | None, farm: str | None):
+    """The CLI builds the scale-out and hands it to the library: a Ray executor for conversion (``--ray``) and a
+    device farm for timing (``--farm``); (None, None) without them."""
+    if ray is None and farm is None:
+        return None, None
+    from ..distributed.conversion import RayExecutor
+    from ..distributed.runtime import connect
+
+    cluster = stack.enter_context(connect(None if ray in (None, RAY_AUTO) else ray, num_cpus=ray_cpus))
+    console.print(f"on {cluster.describe()}: conversion fans out; timing {'on the farm' if farm else 'here'} once "
+                  f"it is done", highlight=False)
+    farm_runner = None
+    if farm is not None:
+        from ..distributed.farm import Farm
+
+        farm_runner = Farm(farm, job.backend)
+        farm_runner.nodes()  # fails now, not after converting, when no node declares the resource
+    return RayExecutor(), farm_runner
 
 
 def _print_workers(rows: list[dict]) -> None:
@@ -269,34 +254,16 @@ def refit_cmd(
     upgrading zendeploy; its validation report, when next to it, is recomputed on the same measurements."""
 
     def body():
-        from ..latency.profile import refit_table
-        from ..latency.tables import load_table, save_table
-        from ..latency.validate import load_report, revalidate, save_report
+        from ..latency.refit import refit_file
+        from ..latency.sidecar import sidecar_path
 
-        from ..latency.sidecar import read_networks, sidecar_path
-
-        from ..latency.ondemand import load_ondemand
-        from ..latency.predict import LatencyPredictor
-
-        old = load_table(table)
-        structures, measured, skipped = read_networks(table, old)
-        holder = LatencyPredictor(old)
-        load_ondemand(holder, table)
-        ondemand = [e for e in holder.table.entries if e.origin == "on-demand"]
-        new = refit_table(old, (structures, measured), ondemand)
-        if structures or skipped:
-            err_console.print(f"{sidecar_path(table)}: {len(structures)} network(s) measured since profiling join "
-                              f"the calibration" + (f"; {skipped} line(s) of another device, resolution or class "
-                                                    f"count skipped" if skipped else ""), highlight=False)
-        out = output or table
-        stem, out_stem = table.with_suffix(""), out.with_suffix("")
-        report_path = Path(f"{stem}.validation.json")
-        before = load_report(report_path) if report_path.exists() else None
-        save_table(new, out)
-        after = None
-        if before is not None:
-            after = revalidate(before, out, plot_path=Path(f"{out_stem}.validation.png"))
-            save_report(after, Path(f"{out_stem}.validation.json"))
+        result = refit_file(table, output)
+        new, out, before, after = result.table, result.out, result.before, result.after
+        if result.networks_added or result.lines_skipped:
+            skipped = result.lines_skipped
+            err_console.print(f"{sidecar_path(table)}: {result.networks_added} network(s) measured since profiling "
+                              f"join the calibration" + (f"; {skipped} line(s) of another device, resolution or "
+                                                         f"class count skipped" if skipped else ""), highlight=False)
         if as_json:
             print_json({"table": str(out), "unit_models": [m.model_dump() for m in new.unit_models],
                         "calibration": new.calibration.model_dump() if new.calibration else None,
@@ -339,27 +306,9 @@ def tables_cmd(
     """List latency tables with their provenance."""
 
     def body():
-        from ..errors import LatencyTableError
-        from ..latency.tables import load_table
+        from ..latency.tables import list_tables
 
-        rows = []
-        for path in sorted(folder.glob("*.json")):
-            if path.name.endswith((".validation.json",)):
-                continue
-            try:
-                t = load_table(path)
-            except LatencyTableError as exc:
-                rows.append({"path": str(path), "error": str(exc)})
-                continue
-            p = t.provenance
-            cov = t.coverage
-            rows.append({"path": str(path), "device": p.device, "device_name": p.device_name, "backend": p.backend,
-                         "backend_version": p.backend_version, "precision": p.precision, "batch": p.batch,
-                         "space": t.space.name, "resolution": t.space.resolution, "entries": len(t.entries),
-                         "calibrated": t.calibration is not None, "date": p.date,
-                         "covered_macs": cov.network_macs if cov else None,
-                         "covered_ms_per_image": [v / p.batch for v in cov.network_latency_ms]
-                         if cov and cov.network_latency_ms else None})
+        rows = list_tables(folder)
         if as_json:
             print_json(rows)
             return

@@ -100,7 +100,8 @@ def search_command(
                                  "this many times.", min=0)] = 0,
 ):
     def body():
-        from ..search import Budgets, load_space, run_search
+        from ..search import Budgets, SearchConfig, SearchHooks, load_space, search
+        from ..search.closed_loop import search_tightening, write_run_manifest
         from ..search.measure import local_measure_fn
         from ..search.budgets import format_count
         from ..errors import BudgetError
@@ -172,44 +173,35 @@ def search_command(
             from ..distributed.scoring import RayScorer
 
             scorer = RayScorer(ray, num_cpus=ray_cpus)
-        def search_once(budgets, run_dir: Path, decide_budget_ms=None, resume=resume):
+        hooks = SearchHooks(predictor=predictor, scorer=scorer, workers=workers, measure_fn=measure_fn,
+                            measure_skip_reason=measure_reason, on_outside=on_outside, progress=on_progress)
+        config = SearchConfig(
+            sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
+            iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size, seed=seed,
+            step=step, strategy=strategy, top_k=top_k, space_max_layers=max_layers is None, out_dir=Path(out),
+            resume=resume, checkpoint_every=checkpoint_every)
+
+        def search_once(cfg: SearchConfig):
             nonlocal task
             task = None  # a fresh bar per search
             try:
-                return run_search(
-                    sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
-                    iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size,
-                    seed=seed, workers=workers, step=step, strategy=strategy, predictor=predictor, out_dir=run_dir,
-                    resume=resume, checkpoint_every=checkpoint_every, top_k=top_k, measure_fn=measure_fn,
-                    measure_skip_reason=measure_reason, progress=on_progress, space_max_layers=max_layers is None,
-                    scorer=scorer, on_outside=on_outside, decide_budget_ms=decide_budget_ms,
-                )
+                return search(cfg, hooks)
             except KeyboardInterrupt:
                 bar.stop()
-                err_console.print(f"interrupted: checkpoint saved in {run_dir}; run the same command with --resume "
-                                  f"to continue", highlight=False)
+                err_console.print(f"interrupted: checkpoint saved in {cfg.out_dir}; run the same command with "
+                                  f"--resume to continue", highlight=False)
                 raise typer.Exit(code=130) from None
             finally:
                 bar.stop()
 
-        result = search_once(budgets, Path(out))
-        if measure_fn is None and predictor is not None and getattr(predictor, "table", None) is not None:
-            _remote_manifest(result, predictor, out)
-        run_dir = Path(out)
-        for round_ in range(1, tighten_rounds + 1):
-            m = result.report["measured"]
-            if not (m["ran"] and m.get("chosen_meets_budget_measured") is False):
-                break
-            predicted = result.best.latency["latency_ms"]
-            measured_ms = m["chosen_measured_ms"]
-            tightened = float(f"{result.report['budgets']['latency']['value'] * predicted / measured_ms:.4g}")
-            run_dir = Path(out) / f"tighten{round_}"
+        def on_round(round_, measured_ms, predicted, tightened, run_dir):
             err_console.print(f"none of the top-k meets {latency_ms:g} ms as measured (the best measured "
                               f"{measured_ms / predicted - 1:+.0%} against its prediction); searching again with the "
                               f"predicted budget tightened to {tightened:g} ms -> {run_dir}", highlight=False)
-            budgets = Budgets(budgets.macs, budgets.params, budgets.layers, tightened, budgets.latency_margin)
-            result = search_once(budgets, run_dir, decide_budget_ms=latency_ms,
-                                 resume=(run_dir / "checkpoint.json").is_file())
+
+        result, run_dir = search_tightening(search_once, config, tighten_rounds, on_round=on_round)
+        if measure_fn is None and predictor is not None and getattr(predictor, "table", None) is not None:
+            write_run_manifest(result, predictor, out)  # nothing measured here, so no round was tightened
         _print_summary(result, run_dir, format_count)
         return result
 
@@ -254,27 +246,6 @@ def _print_summary(result, out: Path, format_count) -> None:
     console.print(f"next: zendeploy info --run {out} --res {r['settings']['resolution']}", highlight=False)
 
 
-def _remote_manifest(result, predictor, out: Path) -> None:
-    """A device this host cannot time: the top-k go out as a manifest for the device-side runners; the report says
-    how to bring the timings back (``zendeploy search-measured``)."""
-    from ..latency.backends import DEVICES
-    from ..search.checkpoint import write_json_atomic
-    from ..search.measure import write_remote_manifest
-    from ..space.structure import parse_structure
-
-    device = predictor.table.provenance.device
-    if device not in DEVICES or DEVICES.get(device).local:
-        return
-    nets = [parse_structure(c.structure) for c in result.top(len(result.report["top_k"]))]
-    manifest = write_remote_manifest(predictor, nets, out, resolution=result.report["settings"]["resolution"])
-    runner = "profilers.tensorrt" if device == "t4" else "profilers.litert.adb"
-    m = result.report["measured"]
-    m["manifest"] = str(manifest)
-    m["next"] = (f"on the {device}: python -m {runner} --manifest {manifest} --output timings.jsonl; then here: "
-                 f"zendeploy search-measured --run {out} --timings timings.jsonl")
-    write_json_atomic(out / "report.json", result.report, indent=2)
-
-
 def search_measured_command(
     run: Annotated[Path, typer.Option("--run", help="A search run folder (its top-k were written as a manifest).")],
     timings: Annotated[Path, typer.Option("--timings", help="The device runner's results JSONL for that manifest.")],
@@ -283,47 +254,12 @@ def search_measured_command(
     becomes the best-scoring one that meets the budget as measured on the device."""
 
     def body():
-        import json
+        from ..search.closed_loop import decide_from_timings
 
-        from ..errors import ZenDeployError
-        from ..io import atomic_write_text
-        from ..latency import load_predictor
-        from ..search import Budgets
-        from ..search.checkpoint import write_json_atomic
-        from ..search.evolution import _candidate
-        from ..search.measure import timings_measure_fn
-        from ..search.report import measure_candidates
-
-        try:
-            report = json.loads((run / "report.json").read_text())
-            top = json.loads((run / "top_k.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ZenDeployError(f"'{run}' is not a finished search run ({type(exc).__name__}: "
-                                 f"{str(exc).strip()[:80] or 'empty'})") from None
-        table = (report["settings"].get("predictor") or {}).get("table")
-        if not table:
-            raise ZenDeployError(f"search '{run}' had no latency table: there is no budget to decide on")
-        predictor = load_predictor(table)
-        b = report["budgets"].get("latency", {})
-        budgets = Budgets(latency_ms=b.get("value"), latency_margin=b.get("margin_sigmas", 0.0))
-        candidates = [_candidate(r["structure"], {**r, "score": r["score"], "seconds": 0.0}) for r in top]
-        by_score = next(c for c in candidates if c.structure == report["structure"])
-        measured = measure_candidates(timings_measure_fn(timings, predictor.batch), candidates,
-                                      resolution=report["settings"]["resolution"], se=report["settings"]["se"],
-                                      budgets=budgets, best=by_score)
-        if not measured["ran"]:
-            raise ZenDeployError(measured["reason"])
-        chosen = next(r for r in top if r["structure"] == measured["chosen_structure"])
-        if chosen["structure"] != by_score.structure:
-            measured["best_by_score"] = {"structure": by_score.structure, "score": by_score.score}
-            report["best"] = {**report["best"], **chosen}
-            report["structure"], report["score"] = chosen["structure"], chosen["score"]
-        report["measured"] = measured
-        write_json_atomic(run / "report.json", report, indent=2)
-        atomic_write_text(run / "best_structure.txt", report["structure"] + "\n")
+        measured = decide_from_timings(run, timings)
         console.print(measured["decision"], highlight=False)
-        console.print(f"chosen: {report['structure']} ({measured['chosen_measured_ms']:.4g} ms per image on the "
-                      f"device); wrote {run / 'report.json'} and {run / 'best_structure.txt'}", highlight=False)
+        console.print(f"chosen: {measured['chosen_structure']} ({measured['chosen_measured_ms']:.4g} ms per image on "
+                      f"the device); wrote {run / 'report.json'} and {run / 'best_structure.txt'}", highlight=False)
 
     run_command(body)
 

@@ -1,13 +1,15 @@
 """Export a ZenNet to deployable files, check each against PyTorch and time it: ``zendeploy export`` as a library.
 
-    >>> from zendeploy.export import export_model
-    >>> report = export_model("zennet_imagenet1k_flops400M_SE_res224", "onnx,tflite", output_dir="exports/z400",
-    ...                       weights="z400.pth", nhwc=True)
+    >>> from zendeploy.export import ExportConfig, export
+    >>> report = export("zennet_imagenet1k_flops400M_SE_res224", ExportConfig("onnx,tflite", nhwc=True,
+    ...                 weights="z400.pth", output_dir="exports/z400"))
     >>> report.row("tflite").parity.max_rel_err
+
+(``export_model(source, "onnx,tflite", nhwc=True, ...)`` is the same call with the fields as keyword arguments.)
 
 One table, :data:`FORMATS`, drives everything about the targets: option validation, dispatch to the converter
 modules (:mod:`.onnx`, :mod:`.tflite`, :mod:`.engine`) through :data:`EXPORTERS` (one per row, keyed alike), the CLI's choices and help, the benchmark rows and the README
-table (:func:`formats_markdown`). :func:`export_model` normalises aliases (``litert`` -> ``tflite``, ``trt`` /
+table (:func:`formats_markdown`). :func:`export` normalises aliases (``litert`` -> ``tflite``, ``trt`` /
 ``tensorrt`` -> ``engine``), refuses an unknown format with the closest name (never a guessed one), validates every
 option against every requested row, then for each format: export (timed), parity check against PyTorch on seeded
 random inputs, end-to-end latency on the local runtime, and the latency-table prediction when a table is given. A
@@ -38,8 +40,9 @@ _log = logging.getLogger(__name__)
 if TYPE_CHECKING:  # pragma: no cover
     from .report import ExportReport, FormatRow
 
+from .config import DEFAULT_OPSET, ExportConfig
+
 PRECISIONS = ("fp32", "fp16", "int8")
-DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
@@ -225,42 +228,31 @@ def _environment() -> dict[str, Any]:
     return env
 
 
-def export_model(
-    source: str | Sequence[Any],
-    formats: str | Iterable[str] = "onnx",
-    *,
-    output_dir: str | os.PathLike | None = None,
-    name: str | None = None,
-    weights: str | os.PathLike | None = None,
-    resolution: int | None = None,
-    batch: int = 1,
-    dynamic_batch: bool = False,
-    nhwc: bool = False,
-    precision: str = "fp32",
-    opset: int = DEFAULT_OPSET,
-    representative: str | os.PathLike | None = None,
-    timing_cache: str | os.PathLike | None = None,
-    table: str | os.PathLike | None = None,
-    num_classes: int | None = None,
-    se: bool | None = None,
-    measure: bool = True,
-    threads: int = 1,
-    warmup: int | None = None,
-    repeats: int | None = None,
-    min_time_s: float | None = None,
-    passes: int | None = None,
-    parity_inputs: int = 2,
-    seed: int = 0,
-    log: Callable[[str], None] | None = None,
-) -> "ExportReport":
+def export_model(source: str | Sequence[Any], formats: str | Iterable[str] = "onnx", *,
+                 log: Callable[[str], None] | None = None, **options: Any) -> "ExportReport":
+    """``export(source, ExportConfig(formats, **options), log=log)``: the fields of :class:`ExportConfig` as
+    keyword arguments (an unknown one is a TypeError)."""
+    from .config import config_from_options
+
+    return export(source, config_from_options(formats, options), log=log)
+
+
+def export(source: str | Sequence[Any], config: "ExportConfig", *, log: Callable[[str], None] | None = None
+           ) -> "ExportReport":
     """Build the network of ``source`` (zoo name, structure string or block specs), export it to each of
-    ``formats``, check parity, time it, and save ``<output_dir>/report.json``; returns the report.
+    ``config.formats``, check parity, time it, and save ``<output_dir>/report.json``; returns the report.
 
     User mistakes found before any work (unknown format, option a format does not accept, missing extra, bad
     structure, bad weights or table file) raise a ZenDeployError. Problems of one format afterwards become its
     ``failed`` row; ``report.ok`` is False when any row failed. ``log`` receives progress lines; warnings go to
     ``logging`` (logger ``zendeploy.export``) and into ``report.warnings``.
     """
+    c = config
+    formats, output_dir, name, weights = c.formats, c.output_dir, c.name, c.weights
+    resolution, batch = c.resolution, c.batch
+    dynamic_batch, nhwc, precision, opset = c.dynamic_batch, c.nhwc, c.precision, c.opset
+    representative, timing_cache, table = c.representative, c.timing_cache, c.table
+    num_classes, se, measure, threads = c.num_classes, c.se, c.measure, c.threads
     say = log or (lambda message: None)
     specs = resolve_formats(formats)
     validate_options(specs, precision=precision, opset=opset, dynamic_batch=dynamic_batch, nhwc=nhwc,
@@ -317,11 +309,10 @@ def export_model(
     lut = None
     if predictor is not None:
         lut = predictor.predict(r.blocks, res, se=r.se, num_classes=r.num_classes)
-    timing = {k: v for k, v in (("warmup", warmup), ("repeats", repeats), ("min_time_s", min_time_s),
-                                ("passes", passes)) if v is not None}
+    timing = c.timing
     ctx = _Context(model=model, out=out, input_shape=input_shape, nhwc=nhwc, precision=precision, opset=opset,
                    dynamic_batch=dynamic_batch, representative=representative, timing_cache=timing_cache,
-                   metadata=metadata, parity_inputs=parity_inputs, seed=seed, measure=measure, threads=threads,
+                   metadata=metadata, parity_inputs=c.parity_inputs, seed=c.seed, measure=measure, threads=threads,
                    timing=timing, say=say)
     for spec in specs:
         row = _export_one(spec, ctx)
@@ -514,15 +505,15 @@ def _load_predictor(table: str | os.PathLike):
     return load_predictor(table)
 
 
-_LOCAL_DEVICES = {"onnx": ("cpu",), "tflite": ("tflite-cpu",), "engine": None}  # None: any GPU
-
-
 def _fill_lut(row: "FormatRow", spec: FormatSpec, lut: Any, predictor: Any, *, batch: int, nhwc: bool,
               num_classes: int) -> None:
     """Put the table's prediction in the row when the table was measured like the row (else say why not)."""
     have = {"backend": getattr(predictor, "backend", None), "precision": getattr(predictor, "precision", None),
             "batch": getattr(predictor, "batch", None), "device": getattr(predictor, "device", None)}
-    devices = _LOCAL_DEVICES.get(spec.key)
+    from ..latency.devices import local_device_for
+
+    here = local_device_for(spec.key)  # the device table: onnx -> cpu, tflite -> tflite-cpu; an engine: any GPU
+    devices = None if here is None else (here,)
     mismatch = []
     if have["backend"] is not None and have["backend"] != spec.backend:
         mismatch.append(f"backend {have['backend']} (row: {spec.backend})")
@@ -549,6 +540,7 @@ def _fill_lut(row: "FormatRow", spec: FormatSpec, lut: Any, predictor: Any, *, b
 
 
 __all__ = [
-    "FORMATS", "OPTIONS", "PRECISIONS", "FormatSpec", "OptionSpec", "check_extras", "export_model",
+    "FORMATS", "OPTIONS", "PRECISIONS", "ExportConfig", "FormatSpec", "OptionSpec", "check_extras", "export",
+    "export_model",
     "formats_markdown", "get_format", "list_formats", "resolve_formats", "validate_options",
 ]

@@ -61,3 +61,26 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
 
 def save_table(table: LatencyTable, path: str | os.PathLike) -> Path:
     return atomic_write_text(path, json.dumps(table.model_dump(mode="json"), indent=1) + "\n")
+
+
+def list_tables(folder: str | os.PathLike) -> list[dict]:
+    """One row per table in ``folder`` (validation reports left out): its provenance, space and covered range, or
+    ``{"path", "error"}`` for a file that does not load (the error's one line)."""
+    rows: list[dict] = []
+    for path in sorted(Path(folder).glob("*.json")):
+        if path.name.endswith(".validation.json"):
+            continue
+        try:
+            t = load_table(path)
+        except LatencyTableError as exc:
+            rows.append({"path": str(path), "error": str(exc)})
+            continue
+        p, cov = t.provenance, t.coverage
+        rows.append({"path": str(path), "device": p.device, "device_name": p.device_name, "backend": p.backend,
+                     "backend_version": p.backend_version, "precision": p.precision, "batch": p.batch,
+                     "space": t.space.name, "resolution": t.space.resolution, "entries": len(t.entries),
+                     "calibrated": t.calibration is not None, "date": p.date,
+                     "covered_macs": cov.network_macs if cov else None,
+                     "covered_ms_per_image": [v / p.batch for v in cov.network_latency_ms]
+                     if cov and cov.network_latency_ms else None})
+    return rows

@@ -34,7 +34,7 @@ class LatencyPrediction(Protocol):
 
 
 @runtime_checkable
-class LatencyPredictor(Protocol):
+class PredictsLatency(Protocol):
     """What the search needs of ``zendeploy.latency.load_predictor(table)``: ``predict`` in ms per image."""
 
     device: str
@@ -212,7 +212,7 @@ class BudgetChecker:
     """Checks candidates against budgets at one resolution (costs with the space's SE flag and ``num_classes``)."""
 
     def __init__(self, budgets: Budgets, resolution: int, *, num_classes: int = 1000, se: bool = False,
-                 predictor: LatencyPredictor | None = None):
+                 predictor: PredictsLatency | None = None):
         if budgets.latency_ms is not None and predictor is None:
             raise BudgetError("a latency budget needs a latency table (predictor); latency is never timed during "
                               "the search")
@@ -322,7 +322,7 @@ def smallest_structures(space: SearchSpace, blocks: Sequence[BlockSpec], resolut
 
 
 def check_feasible(space: SearchSpace, blocks: Sequence[BlockSpec], budgets: Budgets, resolution: int, *,
-                   num_classes: int, se: bool, predictor: LatencyPredictor | None = None) -> dict:
+                   num_classes: int, se: bool, predictor: PredictsLatency | None = None) -> dict:
     """Raise BudgetError when even the smallest network of the space breaks a budget; return its costs otherwise."""
     cands = smallest_structures(space, blocks, resolution, num_classes=num_classes, se=se)
     costs = [network_cost(s, resolution, num_classes=num_classes, se=se) for s in cands]

@@ -35,7 +35,6 @@ Additions (none of them changes what a serial ``step=1`` official run does with 
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import time
 from collections import Counter
@@ -47,11 +46,12 @@ from ..errors import BudgetError, SearchSpaceError
 from ..space.structure import BlockSpec, format_structure, parse_structure
 from . import checkpoint as ckpt
 from .budgets import (
-    BudgetChecker, Budgets, LatencyPredictor, check_feasible, check_table, format_count, predictor_batch,
+    BudgetChecker, Budgets, check_feasible, check_table, format_count, predictor_batch,
 )
-from .scoring import LocalScorer, Scorer, make_requests
+from .config import SearchConfig, SearchHooks, split_options
+from .scoring import LocalScorer, make_requests
 from .spaces import SearchSpace, load_space
-from .strategies import DEFAULT_STRATEGY, canonical_strategy, make_strategy
+from .strategies import canonical_strategy, make_strategy
 
 CHECK_CACHE_SIZE = 200_000  # budget verdicts kept by structure (cleared when full)
 
@@ -178,53 +178,25 @@ def _locked(search):
 
 
 @_locked
-def run_search(
-    space: SearchSpace | str = "mobilenet",
-    budgets: Budgets | None = None,
-    *,
-    resolution: int | None = None,
-    dataset: str | None = None,
-    num_classes: int | None = None,
-    population: int = 256,
-    iterations: int = 20000,
-    max_evaluations: int | None = None,
-    proxy: str = "zen",
-    batch_size: int = 64,
-    seed: int = 0,
-    workers: int = 1,
-    step: int = 1,
-    strategy: str = DEFAULT_STRATEGY,
-    predictor: LatencyPredictor | None = None,
-    out_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    checkpoint_every: float = 10.0,
-    top_k: int = 10,
-    measure_fn: MeasureFn | None = None,
-    measure_skip_reason: str | None = None,
-    progress: Callable[[ProgressInfo], None] | None = None,
-    threads_per_eval: int = 1,
-    space_max_layers: bool = True,
-    random_walk_steps: int | None = None,
-    plot: bool = True,
-    scorer: Scorer | None = None,
-    on_outside: Callable[..., bool] | None = None,
-    decide_budget_ms: float | None = None,
-) -> SearchResult:
-    """Search ``space`` under ``budgets`` and return the best candidate (see module docstring for the semantics).
+def run_search(space: SearchSpace | str = "mobilenet", budgets: Budgets | None = None, **options) -> SearchResult:
+    """``search(SearchConfig(space, budgets, ...), SearchHooks(...))`` with the fields of both as keyword arguments
+    (``search/config.py`` documents every one; an unknown one is a TypeError)."""
+    return search(*split_options(space, budgets, options))
 
-    ``budgets.layers`` None takes the space's default layer budget for the dataset when ``space_max_layers``.
-    ``iterations``: children generated (official ``evolution_max_iter``); ``max_evaluations``: optional cap on proxy
-    computations (cache misses). ``out_dir``: where ``best_structure.txt``, ``report.json``, ``top_k.json``,
-    ``population.png`` and ``checkpoint.json`` go (None: nothing written, no checkpoints).
-    ``scorer``: what computes the proxies (``zendeploy.search.scoring``); default a ``LocalScorer`` of ``workers``
-    processes. ``zendeploy.distributed.scoring.RayScorer`` scores on a Ray cluster, ``step`` evaluations in flight;
-    results are the same as a local run with the same ``step``.
-    ``on_outside(blocks, reasons) -> bool``: called for a candidate whose latency prediction lies outside the table's
-    coverage; True when it extended the table (``zendeploy.latency.ondemand.OnDemandUnits`` times the missing units
-    on this host). Without it such candidates are rejected and counted as ``coverage``.
-    ``decide_budget_ms``: the budget the closed loop checks the measured top-k against (default the latency budget);
-    a search re-run with a tightened predicted budget still decides on the user's budget.
-    """
+
+def search(config: SearchConfig, hooks: SearchHooks | None = None) -> SearchResult:
+    """Search ``config.space`` under ``config.budgets`` and return the best candidate (see the module docstring for
+    the semantics, ``search/config.py`` for every setting and hook)."""
+    hooks = hooks or SearchHooks()
+    c = config
+    space, budgets, resolution, dataset, num_classes = c.space, c.budgets, c.resolution, c.dataset, c.num_classes
+    population, iterations, max_evaluations, top_k = c.population, c.iterations, c.max_evaluations, c.top_k
+    proxy, batch_size, seed, step, strategy = c.proxy, c.batch_size, c.seed, c.step, c.strategy
+    threads_per_eval, space_max_layers, random_walk_steps = c.threads_per_eval, c.space_max_layers, c.random_walk_steps
+    out_dir, resume, checkpoint_every, plot = c.out_dir, c.resume, c.checkpoint_every, c.plot
+    decide_budget_ms = c.decide_budget_ms
+    predictor, scorer, workers, progress = hooks.predictor, hooks.scorer, hooks.workers, hooks.progress
+    measure_fn, measure_skip_reason, on_outside = hooks.measure_fn, hooks.measure_skip_reason, hooks.on_outside
     from ..proxies import get_proxy
 
     space = load_space(space)
