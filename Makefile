@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/zendeploy demo
 
 test: setup
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # also the tests marked slow (minutes each: the README's LiteRT profile and int8 export)

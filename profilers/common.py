@@ -256,9 +256,9 @@ def _cpu_model(cpuinfo_path: str) -> str | None:
             found[name] = value
     # x86 "model name"; ARM boards "Hardware" / "Model"; MIPS "cpu model".
     for name in ("model name", "hardware", "model", "cpu model", "processor"):
-        value = found.get(name)
-        if value and not value.isdigit():
-            return value
+        found_value = found.get(name)
+        if found_value and not found_value.isdigit():
+            return found_value
     if "cpu part" in found:  # ARM without a name: implementer + part id at least
         return f"ARM implementer {found.get('cpu implementer', '?')} part {found['cpu part']}"
     return platform.processor() or None
@@ -282,7 +282,7 @@ def environment_fingerprint(
     except ImportError:
         numpy_version = None
     try:
-        affinity: int | None = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+        affinity: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         affinity = None
     return {

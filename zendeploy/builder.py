@@ -74,7 +74,7 @@ def resolve(
                 f"file first (the CLI takes a structure, --zoo NAME, or --run DIR)"
             )
         get_zoo(text)  # raises RegistryError with the closest zoo name
-    blocks = tuple(source)
+    blocks = tuple(source)  # type: ignore[arg-type]  # a str was handled above
     if not blocks or not all(isinstance(b, BlockSpec) for b in blocks):
         raise StructureError("expected a structure string, a zoo name or a sequence of BlockSpec")
     return ResolvedStructure(blocks, format_structure(blocks), resolution, _classes(num_classes), bool(se))

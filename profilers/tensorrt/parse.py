@@ -281,7 +281,7 @@ def parse_trtexec_output(text: str) -> TrtexecSummary:
             )
 
     gpu = metrics.get("gpu_compute")
-    if gpu is None or None in (gpu.min_ms, gpu.max_ms, gpu.mean_ms, gpu.median_ms):
+    if gpu is None or gpu.min_ms is None or gpu.max_ms is None or gpu.mean_ms is None or gpu.median_ms is None:
         raise ProfilerError("trtexec output has no complete 'GPU Compute Time' line (min/max/mean/median)")
     if not (gpu.min_ms <= gpu.median_ms <= gpu.max_ms):
         raise ProfilerError(f"trtexec GPU Compute Time is inconsistent: {gpu.to_dict()}")

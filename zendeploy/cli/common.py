@@ -89,6 +89,7 @@ def structure_source(structure: str | None, zoo: str | None, run: Path | None = 
         if not path.is_file():
             raise StructureError(f"run folder '{run}' has no best_structure.txt")
         return path.read_text().strip()
+    assert structure is not None  # exactly one was given
     return structure.strip()
 
 

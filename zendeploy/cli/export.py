@@ -14,7 +14,7 @@ from .common import (
     structure_source,
 )
 
-Precision = enum.Enum("Precision", {p: p for p in PRECISIONS}, type=str)
+Precision = enum.Enum("Precision", {p: p for p in PRECISIONS}, type=str)  # type: ignore[misc]
 
 
 def _accepting(option: str) -> str:

@@ -35,7 +35,7 @@ def phase_progress(enabled: bool = True):
         def update(phase: str, done: int, total: int, info: str = "") -> None:
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=total, info=info)
-            bar.update(tasks[phase], completed=done, total=total, info=info)
+            bar.update(tasks[phase], completed=done, total=total, info=info)  # type: ignore[arg-type]
 
         yield update
 
@@ -163,7 +163,7 @@ def predict_cmd(
     structure: StructArg = None,
     zoo: ZooOpt = None,
     run: RunOpt = None,
-    table: TableOpt = ...,
+    table: TableOpt = ...,  # type: ignore[assignment]
     res: ResOpt = None,
     strict: Annotated[bool, typer.Option(help="Refuse a network outside the table's coverage instead of "
                                               "extrapolating.")] = False,
@@ -215,7 +215,7 @@ def predict_cmd(
 
 @latency_app.command("validate")
 def validate_cmd(
-    table: TableOpt = ...,
+    table: TableOpt = ...,  # type: ignore[assignment]
     samples: Annotated[int, typer.Option(help="Held-out networks (besides the official ZenNets) to measure end to "
                                                "end, spread over the table's range.", min=3)] = 50,
     passes: Annotated[int, typer.Option(help="Shuffled timing passes per network.", min=1)] = 5,
@@ -245,7 +245,7 @@ def validate_cmd(
 
 @latency_app.command("refit")
 def refit_cmd(
-    table: TableOpt = ...,
+    table: TableOpt = ...,  # type: ignore[assignment]
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Refitted table (default: in place).")]
     = None,
     as_json: JsonOpt = False,

@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import warnings
+from typing import Sequence
 
 NATIVE_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow Lite converter / interpreter C++ logging: errors only
@@ -34,7 +35,7 @@ QUIET_LOGGERS = ("torchao", "torch", "torch.utils._pytree", "torch._dynamo", "to
                  "tensorflow", "ai_edge_litert", "litert_torch", "ai_edge_torch", "onnxscript", "ray", "filelock")
 
 
-def verbose_requested(argv: list[str] = ()) -> bool:
+def verbose_requested(argv: Sequence[str] = ()) -> bool:
     """``--verbose`` among ``argv``, or ``ZENDEPLOY_VERBOSE=1`` in the environment."""
     return "--verbose" in argv or os.environ.get("ZENDEPLOY_VERBOSE") == "1"
 

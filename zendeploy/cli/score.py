@@ -55,6 +55,8 @@ def load_module(spec: str, kwargs_json: Optional[str]):
             if not path.is_file():
                 raise ProxyError(f"--module file '{where}' does not exist")
             mspec = importlib.util.spec_from_file_location(path.stem, path)
+            if mspec is None or mspec.loader is None:
+                raise ProxyError(f"--module file '{where}' cannot be imported as a Python module")
             module = importlib.util.module_from_spec(mspec)
             mspec.loader.exec_module(module)
         else:

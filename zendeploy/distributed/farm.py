@@ -27,9 +27,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from ..errors import ProfilerError, ZenDeployError, first_line
 from ..io import atomic_write_json
 from ..latency.schema import check_shards_match
+from ..latency.timing import FileTimer
 from .runtime import ClusterError, rate_span, require_ray, worker_identity, worker_lost_errors
 
 SHARDS_FILE = "shards.json"
@@ -40,14 +42,14 @@ class _DeviceTimer:
 
     def __init__(self, spec, tag: str = ""):
         self.error = None
-        self.backend = None
+        self.backend: Any = None
         try:
             self.backend = spec.make()
         except ZenDeployError as exc:
             self.error = first_line(exc)
         self.dir = Path(tempfile.mkdtemp(prefix=f"zendeploy-farm-{tag}-"))
         self.paths: dict[str, Path] = {}
-        self.timer = None  # a FileTimer over self.paths once time_pass knows the timing settings
+        self.timer: FileTimer | None = None  # over self.paths, once time_pass knows the timing settings
 
     def describe(self) -> dict:
         from profilers.common import environment_fingerprint
@@ -67,7 +69,7 @@ class _DeviceTimer:
         return len(self.paths)
 
     def time_pass(self, keys: list, p: int, timing, seed: int, reference_key: str) -> dict:
-        from ..latency.timing import FileTimer, run_pass
+        from ..latency.timing import run_pass
 
         t0 = time.perf_counter()
         if self.timer is None or self.timer.settings != timing:
@@ -109,7 +111,7 @@ class Farm:
                                f"ray start --address HEAD:6379 --resources='{{\"{self.resource}\": 1}}'")
         return sorted(nodes, key=lambda n: n["NodeID"])
 
-    def _start(self, nodes: list[dict]) -> dict[str, object]:
+    def _start(self, nodes: list[dict]) -> dict[str, Any]:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         ray = self.ray

@@ -149,7 +149,7 @@ def check_same_versions(ident: dict, keys: tuple[str, ...] = ("zendeploy", "torc
 
 
 # A Ray error that means the worker or its node went away (the task itself did not fail): re-run it elsewhere.
-def worker_lost_errors(ray) -> tuple[type, ...]:
+def worker_lost_errors(ray) -> tuple[type[BaseException], ...]:
     e = ray.exceptions
     return tuple(getattr(e, n) for n in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError",
                                          "LocalRayletDiedError", "ActorDiedError", "ActorUnavailableError",

@@ -71,7 +71,7 @@ def export_onnx(
     try:
         with eval_mode(model), torch.no_grad(), quiet(*_EXPORTER_WARNINGS):
             torch.onnx.export(
-                model, (sample,), buffer, dynamo=False, opset_version=int(opset), do_constant_folding=True,
+                model, (sample,), buffer, dynamo=False, opset_version=int(opset), do_constant_folding=True,  # type: ignore[arg-type]
                 training=torch.onnx.TrainingMode.EVAL, input_names=[input_name], output_names=[output_name],
                 dynamic_axes=dynamic_axes,
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import ExportError, require
 
@@ -151,7 +151,7 @@ def tflite_op_counts(path: str | os.PathLike, *, signature: str | None = None) -
     schema = require("ai_edge_litert.schema_py_generated", "tflite", "reading TFLite files")
     model = schema.Model.GetRootAsModel(Path(path).read_bytes(), 0)
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    subgraphs = range(model.SubgraphsLength())
+    subgraphs: Sequence[int] = range(model.SubgraphsLength())
     if signature is not None:
         keys = {model.SignatureDefs(i).SignatureKey().decode(): model.SignatureDefs(i).SubgraphIndex()
                 for i in range(model.SignatureDefsLength())}

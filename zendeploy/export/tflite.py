@@ -134,9 +134,9 @@ def representative_from_folder(folder: str | os.PathLike, input_shape: Sequence[
     for f in files:
         try:
             with Image.open(f) as im:
-                im = im.convert("RGB")
+                im = im.convert("RGB")  # type: ignore[assignment]
                 scale = max(h / im.height, w / im.width)
-                im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))))
+                im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))))  # type: ignore[assignment]
                 left, top = (im.width - w) // 2, (im.height - h) // 2
                 arr = np.asarray(im.crop((left, top, left + w, top + h)), dtype=np.float32) / 255.0
         except Exception as exc:

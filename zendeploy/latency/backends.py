@@ -35,7 +35,7 @@ class OnnxRuntimeBackend(Backend):
         return lambda: session.run(None, feeds)
 
     @_wrap_profiler_errors
-    def function(self, path):
+    def function(self, path, **_options):
         import numpy as np
         from profilers.onnxruntime.run import make_session
 
@@ -64,7 +64,7 @@ class LiteRTBackend(Backend):
 
         return open_runner(path, signature=signature, num_threads=self.threads, batch_size=self.batch)
 
-    def function(self, path, *, signature: str | None = None):
+    def function(self, path, *, signature: str | None = None, **_options):
         """``x -> first output`` of one signature (the only one when None); quantised (int8/uint8) inputs and
         outputs are quantised / dequantised with the tensors' scale and zero point, so callers deal in float32."""
         import numpy as np

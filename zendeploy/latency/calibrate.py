@@ -83,14 +83,14 @@ def apply_calibration(cal: Calibration | None, sum_ms: float, n_units: int, boun
     return max(cal.a_ms + cal.b * sum_ms + cal.c_ms * n_units + cal.d_ms_per_melem * boundary_melems, 1e-6)
 
 
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Kendall's tau-b (ties handled), O(n^2): fine for the tens of networks a validation measures."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    n = len(x)
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(xs)
     conc = disc = tx = ty = 0
     for i in range(n):
-        dx = np.sign(x[i + 1:] - x[i])
-        dy = np.sign(y[i + 1:] - y[i])
+        dx = np.sign(xs[i + 1:] - xs[i])
+        dy = np.sign(ys[i + 1:] - ys[i])
         prod = dx * dy
         conc += int(np.sum(prod > 0))
         disc += int(np.sum(prod < 0))

@@ -13,12 +13,12 @@ bar of every unit predicted from it (measured units carry their own spread).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
 from ..space.units import BASIC, BOTTLENECK, CONV, HEAD, IDENTITY, INVERTED, PROJ, Unit, se_channels
-from .schema import Entry, UnitFields, UnitModel
+from .schema import ChannelBlock, Entry, Shortcut, UnitFields, UnitKind, UnitModel
 
 KERNELS = (1, 3, 5, 7)
 
@@ -30,9 +30,10 @@ def unit_key(unit: Unit, resolution: int) -> str:
 
 
 def unit_fields(unit: Unit, resolution: int) -> UnitFields:
-    return UnitFields(kind=unit.kind, in_channels=unit.in_channels, out_channels=unit.out_channels,
+    # a Unit's kind and shortcut are the schema's literals (space/units.py builds them from the same names)
+    return UnitFields(kind=cast(UnitKind, unit.kind), in_channels=unit.in_channels, out_channels=unit.out_channels,
                       mid_channels=unit.mid_channels, kernel=unit.kernel, kernel2=unit.kernel2, stride=unit.stride,
-                      se=unit.se, shortcut=unit.shortcut, resolution=resolution)
+                      se=unit.se, shortcut=cast(Shortcut, unit.shortcut), resolution=resolution)
 
 
 def fields_unit(f: UnitFields) -> tuple[Unit, int]:
@@ -165,11 +166,12 @@ def fit_family(family: str, entries: Sequence[Entry], folds: int = 5, seed: int 
         rel = _cv_errors(X, y, folds, seed)  # the error bar of units predicted (not measured) from this model
         if best is None or rel.mean() < best[0].mean() - 1e-9:
             best = (rel, block, X)
+    assert best is not None  # CHANNEL_BLOCKS is not empty
     rel, block, X = best
     coef = _nnls_relative(X, y)
     return UnitModel(family=family, features=FEATURES[family], coefficients=[float(c) for c in coef],
                      fitted_on=len(rows), cv_rel_error=float(rel.mean()), cv_rel_p90=float(np.percentile(rel, 90)),
-                     channel_block=block)
+                     channel_block=cast(ChannelBlock, block))
 
 
 def fit_unit_models(entries: Sequence[Entry]) -> list[UnitModel]:

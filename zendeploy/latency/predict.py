@@ -20,6 +20,7 @@ table's batch); ``batch_latency_ms`` and ``raw_sum_ms`` are per batch, as the ta
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -265,7 +266,7 @@ def _load_cached(path: str, mtime: float) -> LatencyPredictor:
     return predictor
 
 
-def load_predictor(path: str | Path) -> LatencyPredictor:
+def load_predictor(path: str | os.PathLike) -> LatencyPredictor:
     """A predictor for the table at ``path`` (validated on load; cached while the file is unchanged)."""
     p = Path(path)
     if not p.is_file():

@@ -43,7 +43,7 @@ from .calibrate import fit_calibration
 from .conversion import ConversionJob, convert_locally, file_name as _file_name, network_job, unit_job
 from .model import fields_unit, fit_unit_models, unit_fields, unit_key
 from .predict import LatencyPredictor
-from .schema import Entry, LatencyTable, MeasurementSettings, Provenance, SpaceInfo
+from .schema import Entry, LatencyTable, MeasurementSettings, Origin, Provenance, SpaceInfo
 from .tables import save_table
 from .timing import (DEFAULT_PASSES, STATISTICS, FileTimer, Journal, Timed, drift_summary, low_statistic,
                      noisy_keys, run_pass)
@@ -171,7 +171,7 @@ def _input_shape(batch: int, channels: int, res: int) -> tuple[int, int, int, in
     return (batch, channels, res, res)
 
 
-def _entry(key: str, unit: Unit, res: int, recs: list[dict], origin: str, field: str) -> Entry:
+def _entry(key: str, unit: Unit, res: int, recs: list[dict], origin: Origin, field: str) -> Entry:
     meds = [r["stats"]["median_ms"] for r in recs]
     return Entry(key=key, unit=unit_fields(unit, res), latency_ms=low_statistic([r["stats"] for r in recs], field),
                  median_ms=statistics.median(meds),

@@ -56,7 +56,7 @@ class ProfileJob:
 
         return (f"profiling {len(self.plan.units)} units + {len(self.plan.networks)} networks on "
                 f"{self.backend.device} ({self.backend.backend}), {self.settings.passes} passes, networks of "
-                f"{format_count(int(self.space.min_macs))}-{format_count(int(self.space.max_macs))} MACs -> "
+                f"{format_count(int(self.space.min_macs or 0))}-{format_count(int(self.space.max_macs or 0))} MACs -> "
                 f"{self.out}")
 
     def run(self, *, progress: Progress | None = None, keep_work: bool = False, convert_only: bool = False,
@@ -80,6 +80,7 @@ def prepare_profile(request: ProfileRequest) -> ProfileJob:
 
     r = request
     options = {k: v for k, v in r.backend_options.items() if v is not None}
+    backend: Any
     if r.on_farm:
         backend = BackendSpec(r.device, batch=r.batch, threads=r.threads, precision=r.precision,
                               options=tuple(options.items()))

@@ -94,7 +94,7 @@ class Backend:
         self.converter = converter_for(self.device, precision)
 
     @property
-    def exporter(self) -> str:  # type: ignore[override]
+    def exporter(self) -> str:
         return self.converter.exporter
 
     def convert(self, module: nn.Module, input_shape: Sequence[int], path: Path) -> Path:
@@ -104,7 +104,7 @@ class Backend:
         """Load ``path`` once; a zero-argument callable running one inference on fixed random inputs (for timing)."""
         raise NotImplementedError
 
-    def function(self, path: Path, **kwargs) -> Callable[[Any], Any]:
+    def function(self, path: Path, **options: Any) -> Callable[[Any], Any]:
         """Load ``path``; ``x -> first output`` (numpy, float32, in the file's layout), for parity checks."""
         raise NotImplementedError(f"device '{self.device}' does not run files on this host")
 

@@ -30,6 +30,11 @@ MAX_LATENCY_MS = 1e6  # 1000 s: anything slower is a corrupt or hand-edited valu
 MAX_COEFFICIENT = 1e9
 
 
+UnitKind = Literal["conv", "basic", "bottleneck", "inverted", "head"]
+Shortcut = Literal["proj", "identity", "none"]
+Origin = Literal["grid", "network", "on-demand"]  # how an entry was measured: a profile's grid, a network, a search
+ChannelBlock = Literal[1, 8, 16]
+
 class _Strict(BaseModel):
     # NaN and infinity are refused in every float field: a table that holds one could predict NaN, and every
     # candidate would then pass a budget (``budget < nan`` is False).
@@ -102,7 +107,7 @@ def check_shards_match(shards: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 class UnitFields(_Strict):
-    kind: Literal["conv", "basic", "bottleneck", "inverted", "head"]
+    kind: UnitKind
     in_channels: int = Field(gt=0)
     out_channels: int = Field(gt=0)
     mid_channels: int = Field(gt=0)
@@ -110,7 +115,7 @@ class UnitFields(_Strict):
     kernel2: int = Field(ge=0, default=0)
     stride: int = Field(gt=0)
     se: bool
-    shortcut: Literal["proj", "identity", "none"]
+    shortcut: Shortcut
     resolution: int = Field(gt=0)
 
 
@@ -124,7 +129,7 @@ class Entry(_Strict):
     std_ms: float = Field(ge=0, lt=MAX_LATENCY_MS)
     samples: int = Field(gt=0)
     pass_medians_ms: list[float]
-    origin: Literal["grid", "network", "on-demand"] = "grid"
+    origin: Origin = "grid"
 
     @model_validator(mode="after")
     def _medians_physical(self):
@@ -142,7 +147,7 @@ class UnitModel(_Strict):
     fitted_on: int
     cv_rel_error: float = Field(ge=0)  # cross-validated mean absolute relative error on the measured entries
     cv_rel_p90: float = Field(ge=0)
-    channel_block: Literal[1, 8, 16] = 1  # channels counted in multiples of this (the backend's conv blocking)
+    channel_block: ChannelBlock = 1  # channels counted in multiples of this (the backend's conv blocking)
 
     @model_validator(mode="after")
     def _coefficients_physical(self):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ class ProxySpec:
     min_batch_size: int = 1
     # fn(ProxyInput, *, batch_size, generator) -> float: the same proxy on any torch module (network.py); the
     # structure path of every data proxy goes through it too, so both give the same value on the same net and draws
-    module_fn: Callable[..., float] | None = None
+    module_fn: Callable[..., Any] | None = None  # a score, or a dict of indicators (combine="rank")
     combine: str | None = None  # "rank": fn returns a dict of ``components``, ranked within a set (AZ-NAS)
     components: tuple[str, ...] = ()
 
@@ -66,7 +66,7 @@ PROXIES: Registry[ProxySpec] = Registry("proxy")
 
 
 def register_proxy(name: str, *, description: str, reference: str, uses_data: bool = True, min_batch_size: int = 1,
-                   module_fn: Callable[..., float] | None = None, combine: str | None = None,
+                   module_fn: Callable[..., Any] | None = None, combine: str | None = None,
                    components: Sequence[str] = ()):
     def wrap(fn: ProxyFn) -> ProxyFn:
         PROXIES.register(name, ProxySpec(name, fn, description, reference, uses_data, min_batch_size, module_fn,

@@ -58,11 +58,11 @@ def _unknown(m: nn.Module, what: str) -> None:
 
 def _norm_init_(m: nn.Module) -> None:
     if getattr(m, "weight", None) is not None:
-        nn.init.ones_(m.weight)
+        nn.init.ones_(m.weight)  # type: ignore[arg-type]
     if getattr(m, "bias", None) is not None:
-        nn.init.zeros_(m.bias)
+        nn.init.zeros_(m.bias)  # type: ignore[arg-type]
     if hasattr(m, "reset_running_stats"):
-        m.reset_running_stats()
+        m.reset_running_stats()  # type: ignore[operator]
 
 
 @torch.no_grad()

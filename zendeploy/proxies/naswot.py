@@ -59,7 +59,7 @@ def activation_kernel(model: nn.Module, x: torch.Tensor, forward=None) -> torch.
         return torch.full((b, b), math.nan, dtype=torch.float64)
     try:
         with torch.no_grad():
-            (forward or model.forward_pre_gap)(x)
+            (forward or model.forward_pre_gap)(x)  # type: ignore[operator]
     finally:
         for h in handles:
             h.remove()

@@ -83,6 +83,7 @@ def _pool_features(stop_at: int) -> FeatureFn:
             with watch:
                 model(x)
         except _Stop:
+            assert watch.captured is not None  # set just before _Stop is raised
             return watch.captured
         raise ProxyError("the model's global average pooling was not reached in this forward")
 
@@ -138,7 +139,7 @@ def structure_input(blocks: Sequence, resolution: int, num_classes: int, *, resi
     model = model.to_empty(device="cpu")
     model.train()
     return ProxyInput(model, blocks[0].in_channels, resolution, num_classes,
-                      feature_fn=lambda m, x: m.forward_pre_gap(x), blocks=tuple(blocks))
+                      feature_fn=lambda m, x: m.forward_pre_gap(x), blocks=tuple(blocks))  # type: ignore[operator]
 
 
 def module_input(model: nn.Module, *, resolution: int, in_channels: int = 3, num_classes: Optional[int] = None,

@@ -121,7 +121,7 @@ def linear_region_count(model: nn.Module, x: torch.Tensor) -> float:
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
     try:
-        model.forward_pre_gap(x)
+        model.forward_pre_gap(x)  # type: ignore[operator]
     finally:
         for h in handles:
             h.remove()

@@ -47,7 +47,7 @@ MIXUP_GAMMA = 1e-2
 
 def plain_conv_layers(blocks: Sequence[BlockSpec]) -> list[tuple[int, int, int, int, int]]:
     """(in, out, kernel, stride, groups) of every conv of the network without residual links and SE, in order."""
-    layers = []
+    layers: list[tuple[int, int, int, int, int]] = []
     for block in blocks:
         for unit in block_units(block, se=False, residual=False):
             layers.extend((i, o, k, s, g) for i, o, k, s, g, _ in iter_conv_layers(unit))
@@ -152,13 +152,13 @@ def zen_score_reference(
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-    nn.init.normal_(model.head.fc.weight, generator=torch.Generator().manual_seed(0))
-    nn.init.zeros_(model.head.fc.bias)
+    nn.init.normal_(model.head.fc.weight, generator=torch.Generator().manual_seed(0))  # type: ignore[union-attr,arg-type]
+    nn.init.zeros_(model.head.fc.bias)  # type: ignore[union-attr,arg-type]
     output = model.forward_pre_gap(x)
     mixup_output = model.forward_pre_gap(x + mixup_gamma * e)
     delta = torch.mean(torch.sum(torch.abs(output - mixup_output), dim=[1, 2, 3]))
     log_bn = 0.0
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
-            log_bn += float(torch.log(torch.sqrt(torch.mean(m.running_var))))
+            log_bn += float(torch.log(torch.sqrt(torch.mean(m.running_var))))  # type: ignore[arg-type]
     return _score(delta, log_bn)

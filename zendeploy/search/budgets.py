@@ -13,7 +13,7 @@ import inspect
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 from ..cost import format_count, network_cost  # noqa: F401  (format_count: re-exported)
 from ..errors import BudgetError, StructureError
@@ -229,13 +229,14 @@ class BudgetChecker:
         # on_outside(blocks, reasons) -> bool: a candidate with a latency budget whose prediction lies outside the
         # table's coverage is rejected ('coverage') unless this extends the table so that it lies inside (True: e.g.
         # ``zendeploy.latency.ondemand.OnDemandUnits`` timed its missing units on this host).
-        self.on_outside = None
+        self.on_outside: Callable[..., bool] | None = None
 
     def latency_of(self, blocks: Sequence[BlockSpec], *, full: bool = False, macs: int | None = None) -> dict:
         """The prediction as a dict: the interval and the unit counts (``full``: everything ``to_dict`` gives)."""
         kwargs = dict(self._predict_kwargs)
         if macs is not None and self._takes_macs:
             kwargs["macs"] = macs
+        assert self.predictor is not None  # latency_of is only asked with a table
         p = self.predictor.predict(tuple(blocks), self.resolution, **kwargs)
         d = dict(p.to_dict()) if hasattr(p, "to_dict") else {}
         if not full:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import ZenDeployError
 from .budgets import Budgets
@@ -32,18 +32,21 @@ def tightened_budget(result) -> float | None:
     return float(f"{result.report['budgets']['latency']['value'] * predicted / measured:.4g}")
 
 
-def search_tightening(run_once: Callable[[SearchConfig], object], config: SearchConfig, rounds: int, *,
+def search_tightening(run_once: Callable[[SearchConfig], Any], config: SearchConfig, rounds: int, *,
                       on_round: Round | None = None):
     """``run_once(config)`` (a search), then up to ``rounds`` more with the latency budget tightened (see
     ``tightened_budget``), each in ``<out_dir>/tightenN`` (resumed when that folder holds a checkpoint). Returns the
     last result and its folder."""
-    result, run_dir = run_once(config), Path(config.out_dir)
+    if config.out_dir is None:
+        raise ZenDeployError("a search that tightens its budget needs an output folder (out_dir)")
+    out_dir = Path(config.out_dir)
+    result, run_dir = run_once(config), out_dir
     user_budget = config.budgets.latency_ms
     for round_ in range(1, rounds + 1):
         tightened = tightened_budget(result)
         if tightened is None:
             break
-        run_dir = Path(config.out_dir) / f"tighten{round_}"
+        run_dir = out_dir / f"tighten{round_}"
         if on_round is not None:
             on_round(round_, result.report["measured"]["chosen_measured_ms"], result.best.latency["latency_ms"],
                      tightened, run_dir)

@@ -126,7 +126,7 @@ class SearchResult:
     def top(self, k: int) -> list[Candidate]:
         """The ``k`` best distinct structures (the official population may hold a structure more than once)."""
         seen: set[str] = set()
-        out = []
+        out: list[Candidate] = []
         for c in self.population:
             if c.structure not in seen and len(out) < k:
                 seen.add(c.structure)
@@ -254,7 +254,8 @@ def search(config: SearchConfig, hooks: SearchHooks | None = None) -> SearchResu
     rng = random.Random(seed)
     pop: list[list] = []  # [structure, score], official list order
     scores: dict[str, dict] = {}
-    counters = {"iterations": 0, "evaluations": 0, "cache_hits": 0, "accepted": 0, "steps": 0, "rejected": {}}
+    counters: dict[str, Any] = {"iterations": 0, "evaluations": 0, "cache_hits": 0, "accepted": 0, "steps": 0,
+                                "rejected": {}}
     elapsed0 = 0.0
     resumed = False
     out_path = Path(out_dir) if out_dir is not None else None

@@ -23,6 +23,8 @@ def local_measure_fn(device: str | None, predictor, workdir: str | Path,
     if predictor is None:
         return None, "no latency table was given"
     device = device or getattr(predictor, "device", None)
+    if not device:
+        return None, "the latency table names no device"
     try:
         from ..latency.backends import DEVICES, make_backend
         from ..latency.profile import measure_networks
@@ -55,7 +57,7 @@ def local_measure_fn(device: str | None, predictor, workdir: str | Path,
                             source="search top-k", fingerprint=backend_fingerprint(backend))
         return [v / backend.batch for v in per_batch]
 
-    measure.name = f"{device}/{getattr(backend, 'backend', type(backend).__name__)}"
+    setattr(measure, "name", f"{device}/{getattr(backend, 'backend', type(backend).__name__)}")
     return measure, None
 
 
@@ -113,5 +115,5 @@ def timings_measure_fn(timings: str | Path, batch: int):
             out.append(float(rec["latency_ms"]) / batch)
         return out
 
-    measure.name = f"device timings {Path(timings).name}"
+    setattr(measure, "name", f"device timings {Path(timings).name}")
     return measure

@@ -181,10 +181,10 @@ def plot_population(path: Path, result, scores: dict, budgets: Budgets, *, has_l
     ax = fig.add_subplot(1, 1, 1)
     pts = [(xval(e), e["score"]) for e in scores.values() if e.get("valid") and xval(e) is not None]
     if pts:
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=6, c="0.75", label=f"scored ({len(pts)})")
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=6, c="0.75", label=f"scored ({len(pts)})")  # type: ignore[arg-type]
     pop = [(xval(c), c.score) for c in result.population if c.valid and xval(c) is not None]
     if pop:
-        ax.scatter([p[0] for p in pop], [p[1] for p in pop], s=12, c="tab:blue", label=f"population ({len(pop)})")
+        ax.scatter([p[0] for p in pop], [p[1] for p in pop], s=12, c="tab:blue", label=f"population ({len(pop)})")  # type: ignore[arg-type]
     bx = xval(result.best)
     if bx is not None and math.isfinite(result.best.score):
         ax.scatter([bx], [result.best.score], s=160, marker="*", c="tab:red", zorder=5, label="chosen")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from ..errors import SearchSpaceError
 from ..space.registry import BLOCK_TYPES, CONV
@@ -52,7 +52,13 @@ ALIASES = {"evolution": "official"}  # the official loop's name before budget-aw
 REDRAWS = 16  # budget-aware: tries to draw a child that was not scored before
 FIT_STEPS = 7  # budget-aware: bisection steps of the width factor (1 % resolution over a 2x bracket)
 
-Check = Callable[[Sequence[BlockSpec]], "object"]  # blocks -> an object with .ok (the search's cached budget check)
+class Verdict(Protocol):
+    """What a budget check returns (``budgets.CheckResult``): whether the network fits."""
+
+    ok: bool
+
+
+Check = Callable[[Sequence[BlockSpec]], Verdict]  # blocks -> a verdict (the search's cached budget check)
 
 
 class Strategy:
@@ -120,6 +126,7 @@ class BudgetAwareStrategy(Strategy):
             parent = a if a[1] >= b[1] else b
             moves = 3 if progress < 1 / 3 else 2 if progress < 2 / 3 else 1
             child = mutate(parse_structure(parent[0]), rng, self.space, moves)
+        assert self.check is not None  # the budget-aware strategy is always built with the search's check
         child = fit_layers(child, self.space, self.check, rng)
         child = fit_to_budget(child, self.space, self.check)
         return top_up(child, self.space, self.check, rng)

@@ -82,7 +82,7 @@ def block_units(block: BlockSpec, *, se: bool = False, residual: bool = True) ->
     last = block.in_channels
     stride = block.stride
     out = block.out_channels
-    btn = block.bottleneck
+    btn = block.bottleneck if block.bottleneck is not None else out  # set for every family that uses it
     use_se = se and btype.family != CONV
     for i in range(block.sub_layers):
         if btype.family == CONV:
