@@ -57,3 +57,13 @@ def test_t4_without_tensorrt_gives_install_hint():
             make_backend("t4")
     else:  # pragma: no cover - only on a TensorRT machine
         pytest.skip("TensorRT is installed: the real path is exercised by running `zendeploy profile --device t4`")
+
+
+def test_phone_percentiles_are_named_for_what_benchmark_model_printed():
+    from zendeploy.latency.remote import phone_p10_p90
+
+    p10, p90, source = phone_p10_p90(1.0, 2.0, 0.9, 3.0, 1.45)
+    assert (round(p10, 4), round(p90, 4)) == (1.05, 1.9389) and source == "interpolated from p5 / median / p95"
+    p10, p90, source = phone_p10_p90(None, None, 1.0, 2.0, 1.5)
+    assert (round(p10, 4), round(p90, 4)) == (1.1, 1.9) and "min / median / max" in source
+    assert phone_p10_p90(None, None, None, None, 1.5) == (1.5, 1.5, "not printed (the median stands in)")

@@ -39,6 +39,20 @@ class _Stats:
         return d
 
 
+def phone_p10_p90(p5: float | None, p95: float | None, low: float | None, high: float | None,
+                  median: float) -> tuple[float, float, str]:
+    """``benchmark_model`` prints p5 / median / p95 (newer TFLite) or only min / max, never p10 / p90: the table's
+    p10 / p90 are interpolated linearly in rank between the nearest percentiles printed, and the third value says
+    from which (it is kept with every timing)."""
+    if p5 is not None and p95 is not None:
+        w = (10 - 5) / (50 - 5)
+        return p5 + (median - p5) * w, p95 - (p95 - median) * w, "interpolated from p5 / median / p95"
+    if low is not None and high is not None:
+        w = 10 / 50
+        return low + (median - low) * w, high - (high - median) * w, "interpolated from min / median / max"
+    return median, median, "not printed (the median stands in)"
+
+
 class TensorRTBackend(Backend):
     device, backend, suffix, layout = "t4", "tensorrt", ".onnx", "NCHW"
     pass_statistic = "median_ms"
@@ -179,9 +193,10 @@ class PixelBackend(Backend):
                 self.temperatures.append(t)
         med = b.latency_ms
         std = b.std_ms or 0.0
+        p10, p90, source = phone_p10_p90(b.p5_ms, b.p95_ms, b.min_ms, b.max_ms, med)
         return _Stats(n=b.count or settings.min_runs, median_ms=med, mean_ms=b.avg_ms, min_ms=b.min_ms or med,
-                      p10_ms=b.p5_ms or b.min_ms or med, p90_ms=b.p95_ms or b.max_ms or med, std_ms=std,
-                      extra={"statistic": b.statistic})
+                      p10_ms=p10, p90_ms=p90, std_ms=std,
+                      extra={"statistic": b.statistic, "p10_p90": source, "p5_ms": b.p5_ms, "p95_ms": b.p95_ms})
 
     def provenance(self):
         info = self.info.to_dict()
