@@ -52,7 +52,7 @@ def test_conversion_on_ray_matches_local(local_ray, tmp_path):
     executor = RayExecutor()
     events = []
     table = profile_table(make_backend("cpu"), plan, tmp_path / "ray.json", space=SPACE, settings=FAST,
-                          executor=executor, keep_work=True, progress=lambda *a, **k: events.append((a, k)))
+                          executor=executor, keep_work=True, progress=events.append)
     local = profile_table(make_backend("cpu"), plan, tmp_path / "local.json", space=SPACE, settings=FAST,
                           keep_work=True)
     jobs = conversion_jobs(plan, 1, ".onnx", SPACE)
@@ -68,7 +68,7 @@ def test_conversion_on_ray_matches_local(local_ray, tmp_path):
         assert graph(tmp_path / "ray.json.work" / job.file_name) == graph(tmp_path / "local.json.work" / job.file_name)
     assert [e.key for e in table.entries] == [e.key for e in local.entries]
     assert any("converted on Ray" in n for n in table.provenance.notes)
-    assert any(k.get("info") for a, k in events if a[0] == "convert")  # per-worker throughput in the progress bar
+    assert any(e.info for e in events if e.phase == "convert")  # per-worker throughput in the progress bar
 
 
 def test_litert_conversion_on_ray_opens_in_litert(local_ray, tmp_path):
@@ -138,8 +138,8 @@ def test_device_farm_shards_merge_and_survive_a_lost_node(farm_cluster, tmp_path
     farm2 = Farm("cpufarm", spec)
     removed = []
 
-    def progress(phase, done, total, info=""):
-        if phase == "time" and not removed:
+    def progress(event):
+        if event.phase == "time" and not removed:
             removed.append(nodes[1])
             cluster.remove_node(nodes[1])
 

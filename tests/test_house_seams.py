@@ -108,7 +108,10 @@ def test_export_config_equals_the_keyword_call(tmp_path):
 
     a = export_model("test_tiny_resnet", "onnx", output_dir=tmp_path / "a", measure=False)
     b = export("test_tiny_resnet", ExportConfig("onnx", output_dir=tmp_path / "b", measure=False))
-    assert a.ok and b.ok and a.row("onnx").parity.max_abs_err == b.row("onnx").parity.max_abs_err
+    assert a.ok and b.ok and a.structure == b.structure and a.input_shape == b.input_shape
+    assert [(r.format, r.status, r.parity.passed) for r in a.rows] == [(r.format, r.status, r.parity.passed)
+                                                                       for r in b.rows]
+    assert Path(b.output_dir) == tmp_path / "b" and (tmp_path / "b" / "report.json").is_file()
     with pytest.raises(TypeError, match="unexpected keyword argument.*nwhc"):
         export_model("test_tiny_resnet", "onnx", nwhc=True)
 
@@ -130,3 +133,21 @@ def test_prepare_profile_is_what_the_cli_runs(tmp_path):
                                           output=tmp_path / "t4.json"))
     assert type(farm.backend).__name__ == "BackendSpec"  # described for the farm's nodes, nothing opened here
     assert json.dumps(farm.space.model_dump())  # plain data
+
+
+def test_every_long_job_reports_one_progress_event_type(tmp_path):
+    from zendeploy.latency.profile import measure_networks
+    from zendeploy.progress import ProgressEvent
+    from zendeploy.search import Budgets, ProgressInfo, run_search
+    from zendeploy.space.structure import parse_structure
+
+    events = []
+    nets = [parse_structure("SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)")]
+    measure_networks(make_backend("cpu"), nets, 16, num_classes=10, passes=2, timing=FAST, workdir=tmp_path,
+                     progress=events.append)
+    run_search("resnet", Budgets.parse(params="200K"), resolution=32, population=4, iterations=3, proxy="params",
+               progress=events.append)
+    assert events and all(isinstance(e, ProgressEvent) for e in events)
+    assert [(e.phase, e.done, e.total) for e in events[:3]] == [("convert", 1, 1), ("time", 1, 2), ("time", 2, 2)]
+    search = [e for e in events if isinstance(e, ProgressInfo)]
+    assert search and all(e.phase == "search" and e.done == e.iteration and e.total == 3 for e in search)

@@ -37,8 +37,8 @@ def test_profile_real_onnxruntime_and_resume_after_kill(tmp_path):
     out = tmp_path / "cpu.json"
     calls = {"n": 0}
 
-    def killer(phase, done, total):
-        if phase == "time":
+    def killer(event):
+        if event.phase == "time":
             calls["n"] += 1
             if calls["n"] == 7:
                 raise Interrupt()
@@ -49,7 +49,7 @@ def test_profile_real_onnxruntime_and_resume_after_kill(tmp_path):
     assert not out.exists() and len(journal.read_text().splitlines()) == 7
     seen = []
     table = profile_table(backend, plan, out, space=SPACE, settings=FAST,
-                          progress=lambda ph, d, t: seen.append((ph, d, t)), keep_work=True)
+                          progress=lambda e: seen.append((e.phase, e.done, e.total)), keep_work=True)
     # resumed: exactly the remaining (unit, pass) timings were made
     n_items = len(plan.units) + len(plan.networks)
     time_events = [e for e in seen if e[0] == "time"]
@@ -77,7 +77,7 @@ def test_noisy_entries_get_extra_passes(tmp_path):
     settings = ProfileSettings(passes=2, timing=FAST.timing, remeasure_spread=-1.0, max_extra_passes=1)
     seen = []
     table = profile_table(make_backend("cpu"), plan, tmp_path / "t.json", space=SPACE, settings=settings,
-                          progress=lambda ph, d, t: seen.append(ph))
+                          progress=lambda e: seen.append(e.phase))
     # a negative threshold marks every entry noisy: each gets exactly one extra pass
     assert all(len(e.pass_medians_ms) == 3 and e.latency_ms <= min(e.pass_medians_ms) for e in table.entries)
     assert seen.count("re-time 1") == len(plan.units)
@@ -94,8 +94,8 @@ def test_changed_plan_does_not_silently_resume(tmp_path):
     nets = [parse_structure(s) for s in NETS]
     out = tmp_path / "t.json"
 
-    def stop(phase, done, total):
-        if phase == "time":
+    def stop(event):
+        if event.phase == "time":
             raise Interrupt()
 
     with pytest.raises(Interrupt):

@@ -49,7 +49,8 @@ def build(device: str, space_name: str, res: int, out: Path, grid: int, cal: int
     phases: dict[str, float] = {}
     last = {"phase": None}
 
-    def progress(phase, done, total, info=""):
+    def progress(event):
+        phase = event.phase
         now = time.perf_counter()
         if last["phase"] != phase:
             last["phase"], last["t0"] = phase, now

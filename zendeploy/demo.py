@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import LatencyTableError
+from .progress import Progress
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 TABLE_NAME = "latency_table.json"
 

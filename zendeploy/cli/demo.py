@@ -55,7 +55,7 @@ def demo_cmd(
         log = (lambda m: None) if as_json else (lambda m: err_console.print(m, highlight=False, markup=False))
         with phase_progress(enabled=not as_json) as progress:
             result = run_demo(output, settings, progress=progress, log=log,
-                              search_progress=lambda p: progress("search", p.iteration, p.iterations))
+                              search_progress=progress)  # the search's ProgressInfo is a ProgressEvent
         if as_json:
             print_json(result.to_dict())
         else:

@@ -23,19 +23,19 @@ TableOpt = Annotated[Path, typer.Option("--table", "-t", help="Latency table (JS
 
 @contextmanager
 def phase_progress(enabled: bool = True):
-    """A rich progress bar fed by (phase, done, total) callbacks; one task per phase, with ETA."""
+    """A rich progress bar fed by ``ProgressEvent`` callbacks (``zendeploy.progress``); one task per phase, with ETA."""
     if not enabled:
-        yield lambda *a: None
+        yield lambda event: None
         return
     with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console,
                   transient=False) as bar:
         tasks: dict[str, int] = {}
 
-        def update(phase: str, done: int, total: int, info: str = "") -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total, info=info)
-            bar.update(tasks[phase], completed=done, total=total, info=info)  # type: ignore[arg-type]
+        def update(event) -> None:
+            if event.phase not in tasks:
+                tasks[event.phase] = bar.add_task(event.phase, total=event.total, info=event.info)
+            bar.update(tasks[event.phase], completed=event.done, total=event.total, info=event.info)  # type: ignore[arg-type]
 
         yield update
 

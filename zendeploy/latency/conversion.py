@@ -20,7 +20,7 @@ from ..errors import ProfilerError
 from ..space.structure import BlockSpec
 from ..space.units import Unit
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Note = Callable[..., None]  # note(phase, done, total, info=""): see zendeploy.progress.reporter
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def convert_to_files(converter: Converter, job: ConversionJob) -> dict[str, byte
 
 
 def convert_locally(converter: Converter, jobs: Sequence[ConversionJob], work: Path,
-                    progress: Progress | None = None, done_before: int = 0, total: int | None = None) -> None:
+                    progress: Note | None = None, done_before: int = 0, total: int | None = None) -> None:
     note = progress or (lambda *a: None)
     total = total if total is not None else done_before + len(jobs)
     for i, job in enumerate(jobs):

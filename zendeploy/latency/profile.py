@@ -36,6 +36,7 @@ from .. import __version__
 from ..builder import ZenNet
 from ..errors import LatencyTableError
 from ..io import atomic_write_text
+from ..progress import Progress, reporter
 from ..space.structure import BlockSpec, format_structure
 from ..space.units import HEAD, Unit, network_units
 from .backends import Backend, TimingSettings
@@ -53,9 +54,9 @@ class Farm(Protocol):
     by the CLI): time every file on the farm's devices into the journal, returning what a timing phase leaves."""
 
     def measure(self, items: dict, reference_key: str, settings: "ProfileSettings", journal: Journal,
-                note: "Progress", work: Path) -> "Timed": ...
+                note: Note, work: Path) -> "Timed": ...
 
-Progress = Callable[..., None]  # (phase, done, total, info="")
+Note = Callable[..., None]  # note(phase, done, total, info=""): progress.reporter of the callback handed in
 
 @dataclass
 class ProfilePlan:
@@ -181,22 +182,6 @@ def _entry(key: str, unit: Unit, res: int, recs: list[dict], origin: Origin, fie
                  samples=sum(r["stats"]["n"] for r in recs), pass_medians_ms=meds, origin=origin)
 
 
-def _progress_with_info(progress: Progress | None) -> Progress:
-    """A progress callback that takes ``info=`` (per-worker throughput), whether or not ``progress`` does."""
-    if progress is None:
-        return lambda *a, **k: None
-    import inspect
-
-    try:
-        params = inspect.signature(progress).parameters.values()
-        takes_info = any(p.name == "info" or p.kind is p.VAR_KEYWORD for p in params)
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        takes_info = False
-    if takes_info:
-        return progress
-    return lambda phase, done, total, info="": progress(phase, done, total)
-
-
 def conversion_jobs(plan: ProfilePlan, batch: int, suffix: str, space: SpaceInfo) -> dict[str, ConversionJob]:
     """Every file a table needs: its units (sorted by key), then its calibration networks, keyed as in the journal."""
     jobs = {key: unit_job(key, unit, res, batch, suffix) for key, (unit, res) in sorted(plan.units.items())}
@@ -211,7 +196,7 @@ class LocalExecutor:
 
     notes: tuple[str, ...] = ()
 
-    def convert(self, converter, jobs, work: Path, progress: Progress, *, done_before: int = 0,
+    def convert(self, converter, jobs, work: Path, progress: Note, *, done_before: int = 0,
                 total: int | None = None) -> None:
         convert_locally(converter, jobs, work, progress, done_before=done_before, total=total)
 
@@ -224,7 +209,7 @@ Executor = LocalExecutor  # the protocol: convert(...), quiet(), notes
 
 
 def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, settings: ProfileSettings,
-               journal: Journal, note: Progress) -> Timed:
+               journal: Journal, note: Note) -> Timed:
     """Time every file here in ``settings.passes`` shuffled passes (skipping timings the journal holds), re-time the
     reference unit every ``reference_every`` timings, then extra passes for noisy entries."""
     from profilers.common import environment_fingerprint
@@ -300,7 +285,7 @@ def profile_table(
         raise LatencyTableError(f"'{work}' holds an unfinished run with other settings; delete it (and "
                                 f"{journal.path.name}) to start over, or rerun with the same options to resume")
     atomic_write_text(meta_path, json.dumps(meta))
-    note = _progress_with_info(progress)
+    note = reporter(progress)
     started = dt.datetime.now(dt.timezone.utc)
 
     # 1. convert (files are reused on resume), here or on a cluster (``executor``)
@@ -420,7 +405,7 @@ def measure_networks(backend: Backend, networks: Sequence[Sequence[BlockSpec]], 
     """End-to-end latency (``backend.pass_statistic``, minimum over passes) of whole networks, in shuffled passes
     (``se``: one flag for all networks, or one per network)."""
     timing = timing or TimingSettings()
-    note = progress or (lambda *a: None)
+    note = reporter(progress)
     workdir.mkdir(parents=True, exist_ok=True)
     ses = [bool(se)] * len(networks) if isinstance(se, bool) else [bool(x) for x in se]
     paths = []

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..space.structure import format_structure, parse_structure
 from ..zoo import get_zoo
 from .backends import make_backend
 from .calibrate import AccuracyReport, accuracy
 from .predict import LatencyPredictor
+from ..progress import Progress
 from .profile import measure_networks
 from .sampling import VALIDATION_SEED, sample_networks
 from ..io import atomic_write_text
@@ -121,7 +121,7 @@ def _summarise(report: "ValidationReport", table: LatencyTable) -> None:
 
 def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5, seed: int = VALIDATION_SEED,
                    threads: int | None = None, plot_path: str | Path | None = None, workdir: Path | None = None,
-                   progress: Callable | None = None, official: bool = True) -> ValidationReport:
+                   progress: Progress | None = None, official: bool = True) -> ValidationReport:
     import time
 
     from ..cost import network_cost

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import BudgetError, SearchSpaceError
+from ..progress import ProgressEvent
 from ..space.structure import BlockSpec, format_structure, parse_structure
 from . import checkpoint as ckpt
 from .budgets import (
@@ -81,8 +82,10 @@ class Candidate:
         return asdict(self)
 
 
-@dataclass
-class ProgressInfo:
+@dataclass(frozen=True, kw_only=True)
+class ProgressInfo(ProgressEvent):
+    """The search's progress event: ``phase`` "search", ``done`` = ``iteration`` of ``total`` = ``iterations``."""
+
     iteration: int
     iterations: int
     evaluations: int
@@ -345,7 +348,7 @@ def search(config: SearchConfig, hooks: SearchHooks | None = None) -> SearchResu
         rej = sum(counters["rejected"].values())
         its = counters["iterations"]
         progress(ProgressInfo(
-            iteration=its, iterations=iterations, evaluations=counters["evaluations"],
+            phase="search", done=its, total=iterations, iteration=its, iterations=iterations, evaluations=counters["evaluations"],
             max_evaluations=max_evaluations, best_score=best_score, population=len(pop),
             accepted=counters["accepted"], rejected=rej, cache_hits=counters["cache_hits"], elapsed=el,
             acceptance_rate=(counters["accepted"] / its) if its else 0.0,
