@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import ProfilerError, ZenDeployError, first_line
 from ..io import atomic_write_json
 from ..latency.schema import check_shards_match
-from ..latency.timing import FileTimer
+from ..latency.timing import FileTimer, Timed, drift_summary, noisy_keys, run_pass
 from .runtime import ClusterError, rate_span, require_ray, worker_identity, worker_lost_errors
 
 SHARDS_FILE = "shards.json"
@@ -69,8 +69,6 @@ class _DeviceTimer:
         return len(self.paths)
 
     def time_pass(self, keys: list, p: int, timing, seed: int, reference_key: str) -> dict:
-        from ..latency.timing import run_pass
-
         t0 = time.perf_counter()
         if self.timer is None or self.timer.settings != timing:
             self.timer = FileTimer(self.backend, self.paths, timing)  # files stay open across passes
@@ -124,8 +122,6 @@ class Farm:
         return actors
 
     def measure(self, items: dict, reference_key: str, settings, journal, note, work: Path):
-        from ..latency.timing import Timed, drift_summary, noisy_keys
-
         ray = self.ray
         lost = worker_lost_errors(ray)
         actors = self._start(self.nodes())

@@ -55,8 +55,6 @@ class Latency:
         return asdict(self)
 
 
-
-
 def _translated(fn: Callable[..., Any], *args, **kwargs):
     """Call into the runtime layer and turn its ProfilerError into ExportError (one line)."""
     from ..latency.runtime_base import profiler_caller
