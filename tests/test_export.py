@@ -24,7 +24,7 @@ from zendeploy.export import (
     FORMATS, OPTIONS, check_extras, export_model, formats_markdown, get_format, list_formats, resolve_formats,
     validate_options,
 )
-from zendeploy.export.onnx import export_onnx, onnx_metadata
+from zendeploy.convert.onnx import export_onnx, onnx_metadata
 from zendeploy.export.parity import TOLERANCES, check_parity, error_measures
 from zendeploy.export.report import REPORT_NAME, load_report
 from zendeploy.export.runtime import onnx_runner

@@ -21,7 +21,7 @@ from zendeploy.errors import ExportError
 from zendeploy.export import export_model
 from zendeploy.export.parity import check_parity
 from zendeploy.export.runtime import litert_runner, tflite_op_counts
-from zendeploy.export.tflite import (
+from zendeploy.convert.tflite import (
     export_tflite, export_tflite_signatures, metadata_path, representative_from_folder,
 )
 from zendeploy.space.blocks import build_unit

@@ -45,7 +45,7 @@ def test_journal_resumes_and_names_noisy_keys(tmp_path):
 
 
 def _onnx_file(tmp_path: Path) -> Path:
-    from zendeploy.export.onnx import export_onnx
+    from zendeploy.convert.onnx import export_onnx
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).eval()
     return export_onnx(model, tmp_path / "m.onnx", input_shape=(1, 3, 16, 16))

@@ -1,6 +1,7 @@
 """The house rules on imports, read from the source: data flows one way (no import cycles anywhere in ``zendeploy/``,
-function-level imports included), ``search/`` and ``latency/`` never import ``distributed/`` (scale-out is handed
-in), and the device-side ``profilers/`` never import the library or PyTorch (they run on a phone or a T4 box)."""
+function-level imports included, and no package imports one above it in :data:`FLOORS`), ``search/`` and
+``latency/`` never import ``distributed/`` (scale-out is handed in), and the device-side ``profilers/`` never import
+the library or PyTorch (they run on a phone or a T4 box)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The library's floors, lowest first: a package may import only packages on lower floors (the package root
+# ``zendeploy`` itself, imported for ``__version__``, stands apart). space -> proxies / latency -> search -> export.
+FLOORS = ["errors", "io", "registry", "progress", "space", "zoo", "weights", "builder", "cost", "proxies", "convert",
+          "latency", "search", "export", "distributed", "demo", "cli", "__main__"]
 
 
 def _modules(package: str) -> dict[str, Path]:
@@ -78,6 +84,21 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycles_in_the_library():
     assert _cycles(_import_graph("zendeploy")) == []
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_every_package_imports_only_lower_floors():
+    edges = _import_graph("zendeploy")
+    packages = {_package(m) for m in edges} - {"zendeploy"}
+    assert packages == set(FLOORS), "a package is missing from FLOORS (or FLOORS names one that is gone)"
+    upward = sorted((m, t) for m, ts in edges.items() for t in ts
+                    if "zendeploy" not in (_package(m), _package(t)) and _package(m) != _package(t)
+                    and FLOORS.index(_package(t)) > FLOORS.index(_package(m)))
+    assert upward == []
 
 
 def test_search_and_latency_never_import_distributed():

@@ -72,8 +72,8 @@ def bench_networks(names, *, res, formats, threads, warmup, repeats, min_time_s,
 
 
 def bench_units(name, *, count: int, res, work: Path) -> list[dict]:
-    from zendeploy.export.onnx import export_onnx
-    from zendeploy.export.tflite import export_tflite, export_tflite_signatures
+    from zendeploy.convert.onnx import export_onnx
+    from zendeploy.convert.tflite import export_tflite, export_tflite_signatures
     from zendeploy.space.blocks import build_unit
     from zendeploy.space.structure import parse_structure
     from zendeploy.space.units import network_units

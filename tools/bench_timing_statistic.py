@@ -31,7 +31,7 @@ from zendeploy.builder import ZenNet  # noqa: E402
 from zendeploy.cost import network_cost  # noqa: E402
 from zendeploy.latency.backends import make_backend  # noqa: E402
 from zendeploy.latency.sampling import sample_networks  # noqa: E402
-from zendeploy.search.spaces import load_space  # noqa: E402
+from zendeploy.space.spaces import load_space  # noqa: E402
 
 STATISTICS = {
     "min of 3 pass medians": lambda ps: min(np.median(x) for x in ps[:3]),

@@ -35,7 +35,7 @@ from zendeploy.latency.backends import make_backend  # noqa: E402
 from zendeploy.latency.profile import ProfileSettings, default_plan, profile_table  # noqa: E402
 from zendeploy.latency.tables import load_table  # noqa: E402
 from zendeploy.latency.validate import save_report, validate_table  # noqa: E402
-from zendeploy.search.spaces import load_space  # noqa: E402
+from zendeploy.space.spaces import load_space  # noqa: E402
 
 console = Console()
 

@@ -102,7 +102,7 @@ def _profile(settings: DemoSettings, out: Path, progress: Progress | None) -> Pa
     from .cost import network_cost
     from .latency.profile_job import ProfileRequest, prepare_profile
     from .latency.tables import load_table
-    from .search.spaces import load_space
+    from .space.spaces import load_space
     from .space.structure import parse_structure
     from .zoo import get_zoo
 
@@ -187,7 +187,7 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
              log: Callable[[str], None] | None = None) -> DemoResult:
     """Run profile -> search -> export -> verify into ``out_dir``; returns the summary (also ``demo.json``)."""
     from .export import ExportConfig, export
-    from .export._common import atomic_write_json
+    from .convert.common import atomic_write_json
     from .latency import load_predictor
     from .search import Budgets, SearchConfig, SearchHooks, search
     from .search.checkpoint import CHECKPOINT_NAME

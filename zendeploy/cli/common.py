@@ -161,6 +161,6 @@ def device_choices_help(prefix: str = "Target") -> str:
 
 def space_choices_help() -> str:
     """The built-in search spaces from their registry, and the file form."""
-    from ..search.spaces import list_spaces
+    from ..space.spaces import list_spaces
 
     return f"Search space: {' | '.join(list_spaces())} | a YAML/JSON space file."

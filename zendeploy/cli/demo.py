@@ -73,7 +73,7 @@ def _fmt(x, spec: str, none: str = "-") -> str:
 def _print_summary(r) -> None:
     from rich.table import Table
 
-    from ..search.budgets import format_count
+    from ..cost import format_count
 
     ref = r.reference
     meets = {True: "meets the budget", False: "OVER the budget", None: "not measured"}[r.meets_budget_measured]

@@ -312,7 +312,7 @@ def tables_cmd(
         if as_json:
             print_json(rows)
             return
-        from ..search.budgets import format_count
+        from ..cost import format_count
 
         tab = Table("table", "device", "backend", "precision", "batch", "space", "res", "units",
                     "covers (MACs, ms per image)", "date")

@@ -103,7 +103,7 @@ def search_command(
         from ..search import Budgets, SearchConfig, SearchHooks, load_space, search
         from ..search.closed_loop import search_tightening, write_run_manifest
         from ..search.measure import local_measure_fn
-        from ..search.budgets import format_count
+        from ..cost import format_count
         from ..errors import BudgetError
 
         sp = load_space(space)

@@ -7,17 +7,17 @@
 
 (``export_model(source, "onnx,tflite", nhwc=True, ...)`` is the same call with the fields as keyword arguments.)
 
-One table, :data:`FORMATS`, drives everything about the targets: option validation, dispatch to the converter
-modules (:mod:`.onnx`, :mod:`.tflite`, :mod:`.engine`) through :data:`EXPORTERS` (one per row, keyed alike), the CLI's choices and help, the benchmark rows and the README
-table (:func:`formats_markdown`). :func:`export` normalises aliases (``litert`` -> ``tflite``, ``trt`` /
+One table, :data:`FORMATS`, drives everything about the targets: option validation, dispatch to the converters
+(:mod:`zendeploy.convert.onnx`, :mod:`zendeploy.convert.tflite`, :mod:`.engine`) through :data:`EXPORTERS` (one per
+row, keyed alike), the CLI's choices and help, the benchmark rows and the README table (:func:`formats_markdown`). :func:`export` normalises aliases (``litert`` -> ``tflite``, ``trt`` /
 ``tensorrt`` -> ``engine``), refuses an unknown format with the closest name (never a guessed one), validates every
 option against every requested row, then for each format: export (timed), parity check against PyTorch on seeded
 random inputs, end-to-end latency on the local runtime, and the latency-table prediction when a table is given. A
 format that fails is a ``failed`` row with its reason, not a crash; TensorRT where it is not installed is a
 ``skipped`` row. The report is written atomically to ``<output_dir>/report.json``.
 
-Converters for other code (any ``nn.Module``): :func:`zendeploy.export.onnx.export_onnx`,
-:func:`zendeploy.export.tflite.export_tflite`, :func:`zendeploy.export.tflite.export_tflite_signatures`,
+Converters for other code (any ``nn.Module``): :func:`zendeploy.convert.onnx.export_onnx`,
+:func:`zendeploy.convert.tflite.export_tflite`, :func:`zendeploy.convert.tflite.export_tflite_signatures`,
 :func:`zendeploy.export.engine.build_engine`; checks: :func:`zendeploy.export.parity.check_parity`.
 Heavy libraries are imported inside the functions that need them: importing this package does not import torch.
 """
@@ -266,7 +266,7 @@ def export(source: str | Sequence[Any], config: "ExportConfig", *, log: Callable
     from .. import __version__
     from ..builder import ZenNet, resolve
     from ..weights import load_weights
-    from ._common import utc_now
+    from ..convert.common import utc_now
     from .report import ExportReport
 
     r = resolve(source, num_classes=num_classes, se=se, resolution=resolution)
@@ -330,7 +330,7 @@ def export(source: str | Sequence[Any], config: "ExportConfig", *, log: Callable
 def _write_manifests(report: "ExportReport", out: Path) -> None:
     """One profiler manifest per exported format (``manifest.<format>.json``), for the device-side runners:
     ``python -m profilers.litert.adb ... --manifest exports/NAME/manifest.tflite.json``."""
-    from ._common import atomic_write_json
+    from ..convert.common import atomic_write_json
 
     for row in report.rows:
         if row.status != "ok" or not row.file:
@@ -370,14 +370,14 @@ def _file_name(spec: FormatSpec, ctx: _Context) -> Path:
 
 
 def _export_onnx_file(ctx: _Context) -> Path:
-    from ._common import channels_last_module
-    from .onnx import export_onnx
+    from ..convert.common import channels_last_module
+    from ..convert.onnx import export_onnx
 
     if ctx.onnx_file is None:
         module = channels_last_module(ctx.model) if ctx.nhwc else ctx.model
         shape = ctx.input_shape
         if ctx.nhwc:
-            from ._common import nhwc_shape
+            from ..convert.common import nhwc_shape
 
             shape = nhwc_shape(shape)
         ctx.onnx_file = export_onnx(module, ctx.out / "model.onnx", input_shape=shape, opset=ctx.opset,
@@ -396,7 +396,7 @@ class _Exporter:
 
 
 def _export_tflite(ctx: _Context, spec: FormatSpec, row) -> Path:
-    from .tflite import export_tflite
+    from ..convert.tflite import export_tflite
 
     return export_tflite(ctx.model, _file_name(spec, ctx), input_shape=ctx.input_shape, nhwc=ctx.nhwc,
                          precision=ctx.precision, representative=ctx.representative, metadata=ctx.metadata)
@@ -409,7 +409,7 @@ def _export_engine(ctx: _Context, spec: FormatSpec, row) -> Path:
     row.source_file = str(source)
     shapes = None
     if ctx.dynamic_batch:
-        from ._common import nhwc_shape
+        from ..convert.common import nhwc_shape
 
         shapes = {INPUT_NAME: nhwc_shape(ctx.input_shape) if ctx.nhwc else ctx.input_shape}
     return build_engine(source, _file_name(spec, ctx), precision=ctx.precision,
@@ -462,7 +462,7 @@ def _export_one(spec: FormatSpec, ctx: _Context) -> "FormatRow":
         if ctx.dynamic_batch and spec.key != "tflite":  # prove the batch axis is free: one input one larger
             inputs[-1] = random_inputs((ctx.input_shape[0] + 1, *ctx.input_shape[1:]), 1, ctx.seed + 1)[0]
         if ctx.precision == "int8" and ctx.representative is not None:  # drift on the data it was calibrated for
-            from .tflite import representative_from_folder
+            from ..convert.tflite import representative_from_folder
 
             batches = representative_from_folder(ctx.representative, ctx.input_shape)
             inputs, label = [b.numpy() for b in batches[:max(ctx.parity_inputs, 1)]], "representative"

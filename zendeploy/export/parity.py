@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import ExportError, first_line
-from ._common import from_layout, to_layout
+from ..convert.common import from_layout, to_layout
 
 TOLERANCES: dict[str, float | None] = {"fp32": 1e-4, "fp16": 1e-2, "int8": None}
 SCALE_FLOOR = 1e-6

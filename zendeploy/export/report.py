@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ExportError
-from ._common import atomic_write_json
+from ..convert.common import atomic_write_json
 
 SCHEMA_VERSION = 1
 REPORT_NAME = "report.json"

@@ -56,7 +56,7 @@ class LiteRTBackend(Backend):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.litert = require("ai_edge_litert", "tflite", "profiling on LiteRT")
-        _profilers()  # converting needs litert-torch too; the converter (export.tflite) asks for it when it runs
+        _profilers()  # converting needs litert-torch too; the converter (convert.tflite) asks for it when it runs
 
     @_wrap_profiler_errors
     def open(self, path, *, signature: str | None = None):

@@ -49,10 +49,10 @@ class Converter:
 
     def convert(self, module, input_shape: Sequence[int], path: Path) -> Path:
         if self.format == "onnx":
-            from ..export.onnx import export_onnx
+            from ..convert.onnx import export_onnx
 
             return export_onnx(module, path, input_shape=tuple(input_shape), opset=self.opset or 17)
-        from ..export.tflite import export_tflite
+        from ..convert.tflite import export_tflite
 
         return export_tflite(module, path, input_shape=tuple(input_shape), nhwc=True, precision=self.precision)
 

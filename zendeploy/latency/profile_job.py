@@ -52,7 +52,7 @@ class ProfileJob:
     settings: ProfileSettings
 
     def describe(self) -> str:
-        from ..search.budgets import format_count
+        from ..cost import format_count
 
         return (f"profiling {len(self.plan.units)} units + {len(self.plan.networks)} networks on "
                 f"{self.backend.device} ({self.backend.backend}), {self.settings.passes} passes, networks of "
@@ -75,7 +75,7 @@ def default_table_path(device: str, backend: str, precision: str, batch: int, sp
 def prepare_profile(request: ProfileRequest) -> ProfileJob:
     """The backend (opened here, or only described for a farm), the default plan of the space and the output path
     (checked now, before any timing: a device node, folder or link is refused at once, not at the end)."""
-    from ..search.spaces import load_space
+    from ..space.spaces import load_space
     from .backends import BackendSpec, make_backend
 
     r = request

@@ -24,7 +24,7 @@ GRID_SEED, CALIBRATION_SEED, VALIDATION_SEED = 1, 2, 3
 def sample_networks(space, dataset: str, n: int, *, resolution: int, seed: int, max_layers: int | None = None,
                     max_macs: float | None = None, min_macs: float | None = None, num_classes: int = 1000,
                     exclude: Sequence[str] = ()) -> list[tuple[BlockSpec, ...]]:
-    from ..search.mutation import random_walk
+    from ..space.mutation import random_walk
 
     rng = random.Random(seed)
     initial = space.initial_blocks(dataset)
@@ -105,7 +105,7 @@ def _stratified_targets(rng: random.Random, n: int, low: float, high: float) -> 
 def _scaled_to_macs(blocks: Sequence[BlockSpec], space, target: float, resolution: int, num_classes: int,
                     frozen: set[int]) -> tuple[BlockSpec, ...] | None:
     """``blocks`` with every free width multiplied by one factor, chosen so the MACs come near ``target``."""
-    from ..search.mutation import rechain
+    from ..space.mutation import rechain
     from ..space.units import smart_round
 
     hi_ch = space.max_channels or 4096
@@ -204,7 +204,7 @@ def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, se
     """``n`` networks spread log-uniformly over [min_macs, max_macs] (stratified: one per log-bin), every block type
     of the space leading in turn, free widths (a random width profile on the initial stride schedule, scaled to the
     bin's MACs), within the space's layer limit: the range a search reaches, not only its start."""
-    from ..search.mutation import split_blocks
+    from ..space.mutation import split_blocks
 
     rng = random.Random(seed)
     initial = space.initial_blocks(dataset)
@@ -270,7 +270,7 @@ def sample_random_width_networks(space, dataset: str, n: int, *, resolution: int
     occasional extra stride-1 block: no common width profile, so thin blocks sit between wide ones as in searched
     networks. Part of a table's calibration set (``latency.profile.default_plan``): the sum of isolated units
     departs most from the network's time on such shapes, and a calibration that never saw them misses it."""
-    from ..search.mutation import split_blocks
+    from ..space.mutation import split_blocks
     from ..space.registry import BLOCK_TYPES, CONV
     from ..space.units import smart_round
 
@@ -306,7 +306,7 @@ def sample_validation_networks(space, dataset: str, n: int, *, resolution: int, 
     of the search's own mutations (1-12 moves of one or two blocks) from the official ZenNets of the space (when it
     has any) and from its initial structure: the networks a search visits. (A table's grid and calibration networks
     come from ``sample_covering_networks`` and ``sample_random_width_networks``.)"""
-    from ..search.mutation import mutate
+    from ..space.mutation import mutate
 
     rng = random.Random(seed)
     starts = [b for _, b, _, _ in official_networks(space, resolution)] + [space.initial_blocks(dataset)]

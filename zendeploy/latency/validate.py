@@ -62,7 +62,7 @@ class ValidationReport:
 
 def space_of(table: LatencyTable):
     """Rebuild the search space a table was profiled for (built-in name or the definition stored in the table)."""
-    from ..search.spaces import load_space, space_from_dict
+    from ..space.spaces import load_space, space_from_dict
 
     if table.space.definition:
         return space_from_dict(table.space.definition)

@@ -7,20 +7,21 @@
 
 (``run_search("resnet", budgets, resolution=32, ...)`` is the same call with the fields as keyword arguments.)
 
-Modules: ``spaces`` (built-in and file spaces), ``mutation`` (pure official mutation), ``budgets`` (parsing, checks,
-feasibility, the latency predictor protocol), ``config`` (``SearchConfig`` and ``SearchHooks``), ``scoring`` (the
+Modules: ``budgets`` (parsing, checks, feasibility, the latency predictor protocol), ``config`` (``SearchConfig`` and ``SearchHooks``), ``scoring`` (the
 scorer contract and the local scorer), ``evolution`` (the loop), ``random_search`` (baseline), ``checkpoint``
-(atomic state), ``report`` (output files).
+(atomic state), ``report`` (output files). The spaces and the official mutation live one floor down, in
+``zendeploy.space.spaces`` and ``zendeploy.space.mutation`` (the latency tables sample the same spaces), and are
+re-exported here.
 """
 
+from ..space.mutation import channel_choices, mutate, mutate_block, random_walk, rechain, split_blocks, sub_layer_choices
+from ..space.spaces import BUILTIN_SPACES, MOBILENET, RESNET, SearchSpace, list_spaces, load_space, space_from_dict
 from .budgets import Budgets, BudgetChecker, LatencyPrediction, PredictsLatency, check_feasible, parse_count
 from .checkpoint import CheckpointError
 from .config import SearchConfig, SearchHooks
 from .evolution import Candidate, ProgressInfo, SearchResult, run_search, search
-from .mutation import channel_choices, mutate, mutate_block, random_walk, rechain, split_blocks, sub_layer_choices
 from .random_search import run_random_search
 from .scoring import LocalScorer, Scorer, ScoreRequest, ScoreResult, candidate_seed, score_request
-from .spaces import BUILTIN_SPACES, MOBILENET, RESNET, SearchSpace, list_spaces, load_space, space_from_dict
 
 __all__ = [
     "Budgets", "BudgetChecker", "LatencyPrediction", "PredictsLatency", "check_feasible", "parse_count",

@@ -15,12 +15,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
-from ..cost import format_count, network_cost  # noqa: F401  (format_count: re-exported)
+from ..cost import format_count, network_cost
 from ..errors import BudgetError, StructureError
+from ..space.mutation import rechain
 from ..space.registry import BLOCK_TYPES, CONV
+from ..space.spaces import SearchSpace
 from ..space.structure import BlockSpec, num_layers
-from .mutation import rechain
-from .spaces import SearchSpace
 
 
 @runtime_checkable

@@ -42,16 +42,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from ..cost import format_count
 from ..errors import BudgetError, SearchSpaceError
 from ..progress import ProgressEvent
+from ..space.spaces import SearchSpace, load_space
 from ..space.structure import BlockSpec, format_structure, parse_structure
 from . import checkpoint as ckpt
 from .budgets import (
-    BudgetChecker, Budgets, check_feasible, check_table, format_count, predictor_batch,
+    BudgetChecker, Budgets, check_feasible, check_table, predictor_batch,
 )
 from .config import SearchConfig, SearchHooks, split_options
 from .scoring import LocalScorer, make_requests
-from .spaces import SearchSpace, load_space
 from .strategies import canonical_strategy, make_strategy
 
 CHECK_CACHE_SIZE = 200_000  # budget verdicts kept by structure (cleared when full)

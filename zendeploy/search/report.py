@@ -13,9 +13,10 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..cost import format_count
 from ..errors import ZenDeployError, first_line
 from ..io import atomic_write_text
-from .budgets import Budgets, format_count
+from .budgets import Budgets
 from .checkpoint import write_json_atomic
 
 

@@ -40,11 +40,11 @@ from dataclasses import replace
 from typing import Callable, Optional, Protocol, Sequence
 
 from ..errors import SearchSpaceError
+from ..space.mutation import mutate, random_walk, rechain, split_blocks
 from ..space.registry import BLOCK_TYPES, CONV
+from ..space.spaces import SearchSpace
 from ..space.structure import MAX_CHANNELS, BlockSpec, format_structure, parse_structure
 from ..space.units import smart_round
-from .mutation import mutate, random_walk, rechain, split_blocks
-from .spaces import SearchSpace
 
 INITIAL_PHASE = 10  # official: `if len(popu_structure_list) <= 10:` mutate the initial structure
 DEFAULT_STRATEGY = "budget-aware"

@@ -1,11 +1,11 @@
 """PyTorch -> TFLite (LiteRT) through litert-torch, the maintained PyTorch-to-LiteRT converter (no TensorFlow).
 
-    >>> from zendeploy.export.tflite import export_tflite, export_tflite_signatures
+    >>> from zendeploy.convert.tflite import export_tflite, export_tflite_signatures
     >>> export_tflite(model, "model.tflite", input_shape=(1, 3, 224, 224), nhwc=True, precision="fp32")
     >>> export_tflite_signatures({"u0": (unit0, (1, 16, 56, 56)), "u1": (unit1, (1, 32, 28, 28))}, "units.tflite")
 
 Layout: ``input_shape`` is the module's own (NCHW) shape. With ``nhwc=True`` the file takes NHWC input and returns
-NHWC outputs for outputs of rank >= 3 (logits stay (N, classes)); see :mod:`zendeploy.export._common`. LiteRT is
+NHWC outputs for outputs of rank >= 3 (logits stay (N, classes)); see :mod:`zendeploy.convert.common`. LiteRT is
 channels-last inside, so such a file has no TRANSPOSE op (an NCHW file has one or two at its edges). One exception:
 a module whose NHWC input goes straight into a spatial mean (the classifier head unit alone) keeps one TRANSPOSE of
 its small input; inside a whole network that transpose is gone.
@@ -17,7 +17,7 @@ converter's business). Each signature of a multi-signature file is its own subgr
 weights separately.
 
 Speed: every Conv2d -> BatchNorm2d pair is folded in a copy of the module before conversion
-(:func:`zendeploy.export._common.fold_batchnorm`), which makes litert-torch 2-3x faster; conversion still costs
+(:func:`zendeploy.convert.common.fold_batchnorm`), which makes litert-torch 2-3x faster; conversion still costs
 about 1-1.5 s per latency unit on a 2-core box (torch.export, FX passes and MLIR lowering, all per node), and a
 multi-signature file saves only ~10 % per unit over one file per unit, but gives one file and one interpreter.
 
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import ExportError, MissingExtraError, require
 from ..io import atomic_target
-from ._common import (
+from .common import (
     atomic_write_json,
     channels_last_module,
     check_shape,

@@ -36,9 +36,9 @@ import random
 from dataclasses import replace
 from typing import Sequence
 
-from ..space.registry import BLOCK_TYPES, CONV
-from ..space.structure import MAX_CHANNELS, BlockSpec
-from ..space.units import smart_round
+from .registry import BLOCK_TYPES, CONV
+from .structure import MAX_CHANNELS, BlockSpec
+from .units import smart_round
 from .spaces import SearchSpace
 
 

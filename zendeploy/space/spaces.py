@@ -42,8 +42,8 @@ from typing import Any, Literal, Optional, Union
 
 from ..errors import SearchSpaceError, StructureError
 from ..registry import unknown_name_message
-from ..space.registry import BLOCK_TYPES, CONV
-from ..space.structure import BlockSpec, MAX_CHANNELS, feature_resolutions, parse_structure
+from .registry import BLOCK_TYPES, CONV
+from .structure import BlockSpec, MAX_CHANNELS, feature_resolutions, parse_structure
 
 # get_select_student_channels_list: [c*2.5, c*2, c*1.5, c*1.25, c, c/1.25, c/1.5, c/2, c/2.5]
 OFFICIAL_CHANNEL_SCALES = (2.5, 2.0, 1.5, 1.25, 1.0, 1 / 1.25, 1 / 1.5, 1 / 2, 1 / 2.5)

@@ -1,6 +1,6 @@
 """PyTorch -> ONNX: one self-contained, checked file with BatchNorm folded, for any ``nn.Module``.
 
-    >>> from zendeploy.export.onnx import export_onnx
+    >>> from zendeploy.convert.onnx import export_onnx
     >>> export_onnx(model, "model.onnx", input_shape=(1, 3, 224, 224), metadata={"structure": s})
 
 Exporter choice: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``). Measured with torch 2.13
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..errors import ExportError, require
 from ..io import atomic_write_bytes
-from ._common import check_shape, eval_mode, provenance, quiet
+from .common import check_shape, eval_mode, provenance, quiet
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
