@@ -135,6 +135,30 @@ def test_prepare_profile_is_what_the_cli_runs(tmp_path):
     assert json.dumps(farm.space.model_dump())  # plain data
 
 
+def test_prepare_search_is_what_the_cli_runs(tmp_path):
+    from zendeploy.errors import BudgetError, LatencyTableError
+    from zendeploy.search import Budgets, SearchRequest, prepare_search, run_search
+
+    kw = dict(population=8, iterations=12, proxy="params", seed=3, top_k=3)
+    job = prepare_search(SearchRequest(tmp_path / "run", space="resnet", res=32, params="200K", **kw))
+    assert job.hooks.predictor is None and job.hooks.measure_skip_reason == "no latency table was given"
+    result, run_dir = job.run()
+    same = run_search("resnet", Budgets.parse(params="200K"), resolution=32, **kw)
+    assert run_dir == tmp_path / "run" and (run_dir / "report.json").is_file()
+    assert result.best.structure == same.best.structure and result.evaluations == same.evaluations
+
+    table = Path(__file__).resolve().parents[1] / "latency_tables" / "cpu-onnxruntime-fp32-b1-resnet-r32.json"
+    timed = prepare_search(SearchRequest(tmp_path / "t", space="resnet", res=32, table=table, latency_ms=5))
+    assert timed.config.budgets.latency_ms == 5 and timed.hooks.predictor.device == "cpu"
+    assert timed.hooks.measure_fn is not None and timed.hooks.on_outside is not None  # a table of this host
+    with pytest.raises(BudgetError, match="--latency-ms needs --table"):
+        prepare_search(SearchRequest(tmp_path / "u", latency_ms=5))
+    with pytest.raises(LatencyTableError, match="measured on 'cpu', not 't4'"):
+        prepare_search(SearchRequest(tmp_path / "u", space="resnet", res=32, table=table, device="t4"))
+    with pytest.raises(BudgetError, match="--workers sizes the local process pool"):
+        prepare_search(SearchRequest(tmp_path / "u", workers=2), scorer=object())
+
+
 def test_every_long_job_reports_one_progress_event_type(tmp_path):
     from zendeploy.latency.profile import measure_networks
     from zendeploy.progress import ProgressEvent

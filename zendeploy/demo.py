@@ -189,9 +189,8 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     from .export import ExportConfig, export
     from .convert.common import atomic_write_json
     from .latency import load_predictor
-    from .search import Budgets, SearchConfig, SearchHooks, search
     from .search.checkpoint import CHECKPOINT_NAME
-    from .search.measure import local_measure_fn
+    from .search.job import SearchRequest, prepare_search
     from .space.structure import parse_structure
 
     settings = settings or DemoSettings()
@@ -234,23 +233,13 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         f"{settings.latency_margin:g} sigma)")
     t = time.perf_counter()
     search_dir = out / "search"
-    measure_fn, reason = local_measure_fn(None, predictor, search_dir / "measure")  # the table's own device
-    from .latency.backends import make_backend
-    from .latency.ondemand import OnDemandUnits, load_ondemand
-
-    load_ondemand(predictor, table_path)
-    prov = predictor.table.provenance
-    on_outside = OnDemandUnits(predictor, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
-                                                       precision=prov.precision), table_path, search_dir / "ondemand",
-                               se=space.se)
-    result = search(
-        SearchConfig(space, Budgets(latency_ms=budget, latency_margin=settings.latency_margin),
-                     resolution=settings.resolution, population=settings.population, iterations=settings.iterations,
-                     max_evaluations=settings.max_evaluations, proxy=settings.proxy, batch_size=settings.batch_size,
-                     seed=settings.seed, strategy=settings.strategy, top_k=settings.top_k, out_dir=search_dir,
-                     resume=(search_dir / CHECKPOINT_NAME).is_file()),
-        SearchHooks(predictor=predictor, measure_fn=measure_fn, measure_skip_reason=reason, on_outside=on_outside,
-                    progress=search_progress))
+    job = prepare_search(SearchRequest(
+        search_dir, space=space, res=settings.resolution, latency_ms=budget, latency_margin=settings.latency_margin,
+        table=table_path, population=settings.population, iterations=settings.iterations,
+        max_evaluations=settings.max_evaluations, proxy=settings.proxy, batch_size=settings.batch_size,
+        seed=settings.seed, strategy=settings.strategy, top_k=settings.top_k,
+        resume=(search_dir / CHECKPOINT_NAME).is_file()))
+    result, _ = job.run(progress=search_progress)
     seconds["search"] = round(time.perf_counter() - t, 2)
     best = result.best
     lat = result.report["best"]["latency"]

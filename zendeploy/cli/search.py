@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -23,29 +23,49 @@ HELP = (
 )
 
 
-def _load_predictor(table: Path | None, device: str | None):
-    from ..errors import BudgetError, LatencyTableError
+def _advise(request, ray: str | None) -> None:
+    """Settings that work but waste the workers, said before the search starts."""
+    if ray is not None and request.step == 1:
+        err_console.print("[yellow]note:[/] --ray with --step 1 scores one candidate at a time (the official "
+                          "serial loop); --step K puts K evaluations in flight (e.g. K = the cluster's CPUs)",
+                          highlight=False)
+    if request.workers > 1 and request.step < request.workers:
+        err_console.print(f"[yellow]note:[/] --workers {request.workers} with --step {request.step}: at most "
+                          f"{request.step} candidate(s) are scored at a time; use --step >= {request.workers} to keep "
+                          f"every worker busy (results depend on --step, never on --workers)", highlight=False)
 
-    if table is None:
-        if device is not None:
-            raise LatencyTableError("--device names the device of a latency table: give --table too")
-        return None
-    if not Path(table).exists():
-        raise LatencyTableError(f"latency table '{table}' does not exist")
-    try:
-        from ..latency import load_predictor
-    except ImportError as exc:
-        if isinstance(exc, ModuleNotFoundError) and exc.name not in ("zendeploy.latency", None):
-            raise
-        raise LatencyTableError("--table needs the latency predictor (zendeploy.latency.load_predictor), which this "
-                                "installation does not provide") from None
-    predictor = load_predictor(table)
-    table_device = getattr(predictor, "device", None)
-    if device is not None and table_device is not None and str(device) != str(table_device):
-        raise LatencyTableError(f"latency table '{table}' was measured on '{table_device}', not '{device}' (--device)")
-    if not hasattr(predictor, "predict"):
-        raise BudgetError(f"latency table '{table}' did not load as a predictor")
-    return predictor
+
+class _SearchBar:
+    """The search's progress bar: it starts with the first report (after every setting has been checked), and a
+    tightening round starts a fresh one."""
+
+    def __init__(self, iterations: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.iterations = iterations
+        self.bar = Progress(
+            TextColumn("[bold]search"), BarColumn(), TextColumn("{task.completed}/{task.total} it"),
+            TextColumn("best {task.fields[best]}"), TextColumn("pop {task.fields[pop]}"),
+            TextColumn("accept {task.fields[acc]}"), TextColumn("{task.fields[eps]} eval/s"),
+            TextColumn("{task.fields[per_worker]}"), TextColumn("{task.fields[ondemand]}"), TimeElapsedColumn(),
+            console=err_console, transient=False)
+        self.task: Any = None  # a rich TaskID once the bar has started
+
+    def update(self, p) -> None:  # a zendeploy.search.ProgressInfo
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("search", total=self.iterations, best="-", pop=0, acc="-", eps="-",
+                                          per_worker="", ondemand="")
+        self.bar.update(self.task, completed=p.iteration,
+                        best="-" if p.best_score is None else f"{p.best_score:.4g}", pop=p.population,
+                        acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}",
+                        per_worker=describe_workers(p.workers, p.requeued),
+                        ondemand=f"on-demand {p.on_demand_units} units {p.on_demand_seconds:.0f} s"
+                        if p.on_demand_units else "")
+
+    def stop(self) -> None:
+        self.bar.stop()
+        self.task = None
 
 
 def search_command(
@@ -100,116 +120,51 @@ def search_command(
                                  "this many times.", min=0)] = 0,
 ):
     def body():
-        from ..search import Budgets, SearchConfig, SearchHooks, load_space, search
-        from ..search.closed_loop import search_tightening, write_run_manifest
-        from ..search.measure import local_measure_fn
-        from ..cost import format_count
-        from ..errors import BudgetError
+        from ..search.job import SearchRequest, prepare_search
 
-        sp = load_space(space)
-        if latency_ms is not None and table is None:
-            raise BudgetError("--latency-ms needs --table: latency budgets are checked against a latency table, "
-                              "candidates are never timed")
-        predictor = _load_predictor(table, device)
-        budgets = Budgets.parse(flops=flops, params=params, layers=max_layers, latency_ms=latency_ms,
-                                latency_margin=latency_margin)
-        if ray is not None and workers > 1:
-            raise BudgetError("--workers sizes the local process pool; with --ray the cluster's CPUs do the work "
-                              "(set how many candidates are in flight with --step)")
-        if ray is not None and step == 1:
-            err_console.print("[yellow]note:[/] --ray with --step 1 scores one candidate at a time (the official "
-                              "serial loop); --step K puts K evaluations in flight (e.g. K = the cluster's CPUs)",
-                              highlight=False)
-        if workers > 1 and step < workers:
-            err_console.print(f"[yellow]note:[/] --workers {workers} with --step {step}: at most {step} candidate(s) "
-                              f"are scored at a time; use --step >= {workers} to keep every worker busy "
-                              f"(results depend on --step, never on --workers)", highlight=False)
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        measure_fn, measure_reason = local_measure_fn(device, predictor, Path(out) / "measure", num_classes)
-        on_outside = None
-        if predictor is not None:
-            from ..latency.ondemand import OnDemandUnits, load_ondemand
-
-            reused = load_ondemand(predictor, table)
-            if reused:
-                err_console.print(f"note: {reused} unit(s) timed on demand by earlier searches reused", highlight=False)
-            if measure_fn is not None:  # the table's device is on this host: out-of-coverage units are timed here
-                from ..latency.backends import make_backend
-
-                prov = predictor.table.provenance
-                on_outside = OnDemandUnits(
-                    predictor, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
-                                            precision=prov.precision), table, Path(out) / "ondemand", se=sp.se)
-        columns = [
-            TextColumn("[bold]search"), BarColumn(),
-            TextColumn("{task.completed}/{task.total} it"),
-            TextColumn("best {task.fields[best]}"),
-            TextColumn("pop {task.fields[pop]}"),
-            TextColumn("accept {task.fields[acc]}"),
-            TextColumn("{task.fields[eps]} eval/s"),
-            TextColumn("{task.fields[per_worker]}"),
-            TextColumn("{task.fields[ondemand]}"),
-            TimeElapsedColumn(),
-        ]
-        bar = Progress(*columns, console=err_console, transient=False)
-        task = None
-
-        def on_progress(p):  # the bar starts with the first report, after every setting has been checked
-            nonlocal task
-            if task is None:
-                bar.start()
-                task = bar.add_task("search", total=iterations, best="-", pop=0, acc="-", eps="-", per_worker="",
-                                    ondemand="")
-            bar.update(task, completed=p.iteration,
-                       best="-" if p.best_score is None else f"{p.best_score:.4g}", pop=p.population,
-                       acc=f"{p.acceptance_rate:.0%}", eps=f"{p.evaluations_per_second:.1f}",
-                       per_worker=describe_workers(p.workers, p.requeued),
-                       ondemand=f"on-demand {p.on_demand_units} units {p.on_demand_seconds:.0f} s"
-                       if p.on_demand_units else "")
-
+        request = SearchRequest(
+            out, space=space, res=res, dataset=dataset, latency_ms=latency_ms, latency_margin=latency_margin,
+            device=device, table=table, flops=flops, params=params, max_layers=max_layers, population=population,
+            iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size,
+            num_classes=num_classes, seed=seed, workers=workers, step=step, strategy=strategy, top_k=top_k,
+            resume=resume, checkpoint_every=checkpoint_every, tighten_rounds=tighten_rounds)
         scorer = None
         if ray is not None:
             from ..distributed.scoring import RayScorer
 
             scorer = RayScorer(ray, num_cpus=ray_cpus)
-        hooks = SearchHooks(predictor=predictor, scorer=scorer, workers=workers, measure_fn=measure_fn,
-                            measure_skip_reason=measure_reason, on_outside=on_outside, progress=on_progress)
-        config = SearchConfig(
-            sp, budgets, resolution=res, dataset=dataset, num_classes=num_classes, population=population,
-            iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size, seed=seed,
-            step=step, strategy=strategy, top_k=top_k, space_max_layers=max_layers is None, out_dir=Path(out),
-            resume=resume, checkpoint_every=checkpoint_every)
-
-        def search_once(cfg: SearchConfig):
-            nonlocal task
-            task = None  # a fresh bar per search
-            try:
-                return search(cfg, hooks)
-            except KeyboardInterrupt:
-                bar.stop()
-                err_console.print(f"interrupted: checkpoint saved in {cfg.out_dir}; run the same command with "
-                                  f"--resume to continue", highlight=False)
-                raise typer.Exit(code=130) from None
-            finally:
-                bar.stop()
+        job = prepare_search(request, scorer=scorer)
+        _advise(request, ray)
+        if job.reused_units:
+            err_console.print(f"note: {job.reused_units} unit(s) timed on demand by earlier searches reused",
+                              highlight=False)
+        bar = _SearchBar(iterations)
 
         def on_round(round_, measured_ms, predicted, tightened, run_dir):
+            bar.stop()
             err_console.print(f"none of the top-k meets {latency_ms:g} ms as measured (the best measured "
                               f"{measured_ms / predicted - 1:+.0%} against its prediction); searching again with the "
                               f"predicted budget tightened to {tightened:g} ms -> {run_dir}", highlight=False)
 
-        result, run_dir = search_tightening(search_once, config, tighten_rounds, on_round=on_round)
-        if measure_fn is None and predictor is not None and getattr(predictor, "table", None) is not None:
-            write_run_manifest(result, predictor, out)  # nothing measured here, so no round was tightened
-        _print_summary(result, run_dir, format_count)
+        try:
+            result, run_dir = job.run(progress=bar.update, on_round=on_round)
+        except KeyboardInterrupt:
+            bar.stop()
+            err_console.print(f"interrupted: checkpoint saved in {job.running_dir}; run the same command with "
+                              f"--resume to continue", highlight=False)
+            raise typer.Exit(code=130) from None
+        finally:
+            bar.stop()
+        _print_summary(result, run_dir)
         return result
 
     run_command(body)
 
 
-def _print_summary(result, out: Path, format_count) -> None:
+def _print_summary(result, out: Path) -> None:
     from rich.table import Table
+
+    from ..cost import format_count
 
     r = result.report
     b = result.best
