@@ -175,3 +175,4 @@ def test_every_long_job_reports_one_progress_event_type(tmp_path):
     assert [(e.phase, e.done, e.total) for e in events[:3]] == [("convert", 1, 1), ("time", 1, 2), ("time", 2, 2)]
     search = [e for e in events if isinstance(e, ProgressInfo)]
     assert search and all(e.phase == "search" and e.done == e.iteration and e.total == 3 for e in search)
+

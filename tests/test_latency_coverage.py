@@ -134,8 +134,11 @@ def test_units_outside_coverage_are_timed_on_demand_and_reused(tiny_table, tmp_p
     blocks = parse_structure(BOTTLENECK)
     with pytest.raises(LatencyTableError, match="no measurements for 'bottleneck' units"):  # never a silent 0
         pred.predict(blocks, 16, num_classes=10)
-    timer = OnDemandUnits(pred, make_backend("cpu"), table_path, tmp_path / "work", settings=FAST)
+    events: list = []
+    timer = OnDemandUnits(pred, make_backend("cpu"), table_path, tmp_path / "work", settings=FAST,
+                          progress=events.append)
     assert timer(blocks, ["test"]) is True and timer.units == 2 and timer.seconds > 0
+    assert [(e.phase, e.done, e.total) for e in events] == [("on-demand", 2, None)]  # one ProgressEvent per call
     assert pred.predict(blocks, 16, num_classes=10).inside  # both bottleneck units are now entries
     lines = ondemand_path(table_path).read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(x)["entry"]["origin"] == "on-demand" for x in lines)

@@ -2,7 +2,9 @@
 
 On disk the report is a pydantic model with unknown keys forbidden and a ``schema_version``; units are in the field
 names (``size_mb``, ``median_ms``, ``export_s``). A failed or skipped export is a row with its status and reason, not
-a crash. ``error_pct`` is ``100 * (lut_ms - median_ms) / median_ms``: positive when the latency table over-predicts.
+a crash. ``latency_ms`` is the latency tables' statistic of the row's runtime, per batch (the fastest run of all
+passes on this host's CPU runtimes, the lowest pass median on TensorRT); ``lut_ms`` is the table's prediction per
+batch and ``error_pct`` is ``100 * (lut_ms - latency_ms) / latency_ms``: positive when the table over-predicts.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class FormatRow(_Strict):
     mean_ms: Optional[float] = None
     std_ms: Optional[float] = None
     n_runs: Optional[int] = None
-    latency_ms: Optional[float] = None  # fastest run over all passes (the latency tables' statistic)
+    latency_ms: Optional[float] = None  # per batch: the latency tables' statistic (runtime.measure_latency)
     pass_medians_ms: list[float] = Field(default_factory=list)
     pass_mins_ms: list[float] = Field(default_factory=list)
     lut_ms: Optional[float] = None

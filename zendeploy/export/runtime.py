@@ -113,7 +113,7 @@ def measure_latency(fmt: str, path: str | os.PathLike, *, batch: int = 1, thread
     lowest pass median for TensorRT).
     """
     from ..latency.runtime_base import TimingSettings
-    from ..latency.timing import run_pass
+    from ..latency.timing import FileTimer, run_pass
 
     if passes < 1:
         raise ExportError(f"passes must be >= 1, got {passes}")
@@ -129,11 +129,12 @@ def measure_latency(fmt: str, path: str | os.PathLike, *, batch: int = 1, thread
     else:
         backend = local_backend(fmt, threads=threads, batch=batch)
         runtime, statistic = f"{backend.backend}-cpu", backend.pass_statistic
-        run = _translated(backend.open, path, **({"signature": signature} if fmt == "tflite" else {}))
         settings = TimingSettings(warmup_runs=warmup, min_runs=repeats, min_time_s=min_time_s, max_runs=10_000)
+        timer = FileTimer(backend, {key: Path(path)}, settings,
+                          open_options={"signature": signature} if fmt == "tflite" else None)
 
         def time_one(_key):
-            return _translated(backend.time, run, settings)
+            return _translated(timer, _key)
 
     runs: list = []
     for p in range(passes):

@@ -19,8 +19,9 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
+from ..progress import Progress, reporter
 from ..space.structure import BlockSpec
 from ..space.units import network_units
 from .coverage import check_units
@@ -63,7 +64,7 @@ class OnDemandUnits:
 
     def __init__(self, predictor, backend, table_path: str | os.PathLike, workdir: str | os.PathLike, *,
                  settings=None, se: bool = False, num_classes: int | None = None,
-                 progress: Callable[..., None] | None = None):
+                 progress: Progress | None = None):
         from .profile import ProfileSettings
 
         self.predictor, self.backend = predictor, backend
@@ -72,7 +73,7 @@ class OnDemandUnits:
         self.settings = settings or ProfileSettings()
         self.se = se
         self.num_classes = num_classes or predictor.table.space.num_classes
-        self.progress = progress or (lambda *a, **k: None)
+        self.note = reporter(progress)  # ProgressEvent('on-demand', units timed so far, None, 'N s')
         self.units = 0  # timed by this object
         self.seconds = 0.0
         self.refused = False  # the table's fingerprint differs from this host's backend: nothing is timed
@@ -127,5 +128,5 @@ class OnDemandUnits:
         self.seconds += time.perf_counter() - t0
         log.info("timed %d unit(s) on demand in %.1f s (%s)", len(entries), time.perf_counter() - t0,
                  "; ".join(reasons)[:120])
-        self.progress(self.units, self.seconds)
+        self.note("on-demand", self.units, None, f"{self.seconds:.0f} s")
         return True

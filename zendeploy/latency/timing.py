@@ -64,15 +64,17 @@ def run_pass(keys: Iterable[str], p: int, time_one: TimeOne, record: Record, *, 
 
 
 class FileTimer:
-    """``key -> TimingStats``: each file opened once in ``backend``'s runtime, then timed with ``settings``."""
+    """``key -> TimingStats``: each file opened once in ``backend``'s runtime (with ``open_options``, e.g. a TFLite
+    ``signature``), then timed with ``settings``."""
 
-    def __init__(self, backend, paths: Mapping[str, Path], settings):
+    def __init__(self, backend, paths: Mapping[str, Path], settings, open_options: Mapping[str, Any] | None = None):
         self.backend, self.paths, self.settings = backend, paths, settings
+        self.open_options = dict(open_options or {})
         self.runners: dict[str, Callable] = {}
 
     def __call__(self, key: str):
         if key not in self.runners:
-            self.runners[key] = self.backend.open(self.paths[key])
+            self.runners[key] = self.backend.open(self.paths[key], **self.open_options)
         return self.backend.time(self.runners[key], self.settings)
 
     def close(self) -> None:
