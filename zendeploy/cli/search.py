@@ -92,7 +92,7 @@ def search_command(
                                             min=0)] = 20000,
     max_evaluations: Annotated[Optional[int], typer.Option(
         "--max-evaluations", help="Stop after this many proxy evaluations.", min=1)] = None,
-    proxy: Annotated[str, typer.Option("--proxy", help="Any registered proxy (zen, flops, params, random, ...).")]
+    proxy: Annotated[str, typer.Option("--proxy", help="Proxy name (the registry: see `zendeploy proxies`).")]
     = "zen",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Proxy batch size (official: 64).", min=1)] = 64,
     num_classes: Annotated[Optional[int], typer.Option(
