@@ -141,6 +141,23 @@ def test_cli_search_on_ray(local_ray, tmp_path):
     assert res.exit_code == 1 and "--workers sizes the local process pool" in res.output
 
 
+def test_ray_start_up_logging_keeps_the_level_the_cli_set():
+    import logging
+
+    from zendeploy.cli.quiet import third_party_quiet
+    from zendeploy.distributed.runtime import ray_logging_level
+
+    logger = logging.getLogger("ray")
+    saved = logger.level
+    try:
+        logger.setLevel(logging.NOTSET)
+        assert ray_logging_level() >= logging.WARNING  # a library user's default: Ray's warnings show
+        with third_party_quiet():  # what every CLI command runs in without --verbose
+            assert ray_logging_level() == logging.ERROR
+    finally:
+        logger.setLevel(saved)
+
+
 def test_bare_ray_option_gets_auto():
     assert expand_bare_options(["search", "--ray"]) == ["search", "--ray", "auto"]
     assert expand_bare_options(["search", "--ray", "--step", "4"]) == ["search", "--ray", "auto", "--step", "4"]

@@ -13,6 +13,7 @@ A Ray instance zendeploy started is shut down when the job ends; one it joined i
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import tempfile
@@ -49,6 +50,13 @@ class Cluster:
         return f"{kind}: {self.nodes} node(s), {self.cpus:g} CPU(s)"
 
 
+def ray_logging_level() -> int:
+    """The level ``ray.init`` gives Ray's logger: the one its caller set (the CLI sets ERROR unless ``--verbose``),
+    at least WARNING. Ray re-levels its logger at init, so without this a start-up notice (token authentication,
+    ...) would reach the user as if it were zendeploy's."""
+    return max(logging.getLogger("ray").getEffectiveLevel(), logging.WARNING)
+
+
 @contextlib.contextmanager
 def connect(address: Optional[str] = None, *, num_cpus: Optional[int] = None) -> Iterator[Cluster]:
     """Connect (or start), yield the ``Cluster``, and shut a local instance down afterwards."""
@@ -58,7 +66,7 @@ def connect(address: Optional[str] = None, *, num_cpus: Optional[int] = None) ->
         return
     addr = None if address in (None, "", "auto") else address
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=True,
-                                  logging_level="warning")
+                                  logging_level=ray_logging_level())
     if addr == "local" or addr is None:
         kwargs["num_cpus"] = num_cpus
     elif num_cpus is not None:
