@@ -214,6 +214,9 @@ def test_trtexec_command_has_every_flag():
     ]
     assert build_trtexec_command(load_engine="e.plan", warmup_ms=None) == ["trtexec", "--loadEngine=e.plan"]
     assert build_trtexec_command("m.onnx", duration_s=3.0)[-1] == "--duration=3"
+    # int8 is built with fp16 fallback (layers without an int8 kernel run in fp16, as deployments build them)
+    assert build_trtexec_command("m.onnx", int8=True, warmup_ms=None) == ["trtexec", "--onnx=m.onnx", "--fp16",
+                                                                           "--int8"]
 
 
 @pytest.mark.parametrize(

@@ -5,16 +5,25 @@
 builder config carrying the FP16/INT8 flags and a **timing cache persisted to a file** and reused
 by every later build (``create_timing_cache`` from the file's bytes, ``set_timing_cache``, and the
 merged cache serialised back after the build). What is measured: the device time of one
-``IExecutionContext.execute_async_v3`` call, bracketed by ``cudaEventRecord`` on the same stream
-and read with ``cudaEventElapsedTime`` after ``cudaEventSynchronize`` -- GPU time of one inference
-without host<->device copies (inputs are random data uploaded once), the counterpart of trtexec's
-"GPU Compute Time". ``warmup`` untimed launches, then timed launches (each synchronised) until at
-least ``repeats`` launches and ``min_time_s`` seconds of measured GPU time. Result:
-:class:`profilers.common.TimingStats` (median is the headline number).
+``IExecutionContext.execute_async_v3`` call, captured once into a CUDA graph after ``warmup``
+plain launches and replayed between two ``cudaEventRecord`` on the same stream, read with
+``cudaEventElapsedTime`` after ``cudaEventSynchronize`` (:mod:`profilers.tensorrt.cuda_timing`) --
+GPU time of one inference without host<->device copies (inputs are random data uploaded once), the
+counterpart of trtexec's "GPU Compute Time" with ``--useCudaGraph``, until at least ``repeats``
+replays and ``min_time_s`` seconds of measured GPU time. The host's enqueue time is kept beside it
+(a unit whose enqueue takes longer than its kernels is flagged ``enqueue_bound``), and the runner
+reads the GPU's clocks, power and temperature before and after every unit
+(:mod:`profilers.tensorrt.gpu_state`). Result: :class:`profilers.common.TimingStats` (median is the
+headline number).
 
-INT8 without a calibrator (and without Q/DQ nodes in the ONNX) uses placeholder dynamic ranges
-(network inputs +-2, layer outputs +-4), as ``trtexec --int8`` does without ``--calib``: the
-latency is that of an INT8 engine, its outputs are meaningless.
+INT8 builds allow FP16 too (layers without an int8 kernel run in fp16, as deployments build them,
+not in fp32). INT8 without a calibrator (and without Q/DQ nodes in the ONNX) uses placeholder
+dynamic ranges (network inputs +-2, layer outputs +-4), as ``trtexec --int8`` does without
+``--calib``: the latency is that of an INT8 engine, its outputs are meaningless.
+
+Saved engines (``--engine-dir`` here, the T4 latency backend's work folder) are named by
+:func:`plan_name`: the ONNX file's content hash and the TensorRT version are part of the name, so a
+plan is never reused for another model or by another TensorRT.
 
 (b) ``trtexec`` (:func:`build_trtexec_command`, :func:`run_trtexec`): the argument list
 (``--onnx=``, ``--fp16``/``--int8``, ``--shapes=``, ``--warmUp=`` ms, ``--iterations=``,
@@ -51,10 +60,11 @@ from profilers.common import (
     add_timing_cli_args,
     atomic_write_bytes,
     cli_main,
-    measure_samples,
     run_manifest,
     stats_result,
 )
+from profilers.tensorrt.cuda_timing import StreamTiming, check as _check, time_on_stream
+from profilers.tensorrt.gpu_state import read_gpu_state
 from profilers.tensorrt.parse import (
     TrtexecSummary, _version_from, parse_trtexec_output, parse_trtexec_times_json, trace_stats,
 )
@@ -68,8 +78,11 @@ __all__ = [
     "parse_shape_arg",
     "run_trtexec",
     "tensorrt_versions",
+    "plan_name",
     "time_engine",
+    "time_engine_detailed",
     "time_onnx_tensorrt",
+    "time_onnx_tensorrt_detailed",
 ]
 
 
@@ -119,16 +132,6 @@ def _cudart():
         except ImportError:
             raise ProfilerError("cuda-python is not installed (pip install cuda-python)") from None
     return cudart
-
-
-def _check(cudart, result, what: str):
-    """cuda-python returns ``(err, *values)``; raise on error, return the value(s)."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    if err != cudart.cudaError_t.cudaSuccess:
-        raise ProfilerError(f"CUDA error in {what}: {getattr(err, 'name', err)}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else tuple(values)
 
 
 def tensorrt_versions() -> dict[str, Any]:
@@ -247,6 +250,7 @@ def build_engine(
         config.set_flag(trt.BuilderFlag.FP16)
     if int8:
         config.set_flag(trt.BuilderFlag.INT8)
+        config.set_flag(trt.BuilderFlag.FP16)  # fallback for layers without an int8 kernel: fp16, not fp32
         if not _has_qdq(trt, network):
             _set_placeholder_dynamic_ranges(trt, network)
 
@@ -315,9 +319,30 @@ def time_engine(
     max_repeats: int = 10_000,
     device: int = 0,
     seed: int = 0,
+    cuda_graph: bool = True,
 ) -> TimingStats:
-    """GPU time (ms) of one ``execute_async_v3`` of a serialised engine (bytes or a plan file),
-    measured with CUDA events as described in the module docstring.
+    """GPU time (ms) of one inference of a serialised engine (bytes or a plan file): the statistics of
+    :func:`time_engine_detailed`."""
+    return time_engine_detailed(engine, input_shapes=input_shapes, warmup=warmup, repeats=repeats,
+                                min_time_s=min_time_s, max_repeats=max_repeats, device=device, seed=seed,
+                                cuda_graph=cuda_graph).stats
+
+
+def time_engine_detailed(
+    engine: bytes | str | os.PathLike[str],
+    *,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    warmup: int = 20,
+    repeats: int | None = 100,
+    min_time_s: float | None = 1.0,
+    max_repeats: int = 10_000,
+    device: int = 0,
+    seed: int = 0,
+    cuda_graph: bool = True,
+) -> StreamTiming:
+    """GPU time (ms) of one ``execute_async_v3`` of a serialised engine (bytes or a plan file), replayed
+    from a CUDA graph and measured with CUDA events (:func:`profilers.tensorrt.cuda_timing.time_on_stream`),
+    with the host's enqueue time and whether the graph was used.
 
     Dynamic input dimensions take ``input_shapes`` or else the opt shape of profile 0. Outputs
     whose shape depends on the data are not supported (:class:`ProfilerError`).
@@ -361,7 +386,7 @@ def time_engine(
 
     rng = np.random.default_rng(seed)
     buffers: list[int] = []
-    stream = start = end = None
+    stream = None
     try:
         stream = _check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
         for name in names:
@@ -386,25 +411,15 @@ def time_engine(
                     _check(cudart, cudart.cudaMemset(ptr, 0, nbytes), "cudaMemset")
             if not context.set_tensor_address(name, int(ptr)):
                 raise ProfilerError(f"TensorRT rejected the device buffer of {name!r}")
-        start = _check(cudart, cudart.cudaEventCreate(), "cudaEventCreate")
-        end = _check(cudart, cudart.cudaEventCreate(), "cudaEventCreate")
         handle = int(stream)
 
-        def once() -> float:
-            _check(cudart, cudart.cudaEventRecord(start, stream), "cudaEventRecord")
+        def enqueue() -> None:
             if not context.execute_async_v3(handle):
                 raise ProfilerError("TensorRT execute_async_v3 failed")
-            _check(cudart, cudart.cudaEventRecord(end, stream), "cudaEventRecord")
-            _check(cudart, cudart.cudaEventSynchronize(end), "cudaEventSynchronize")
-            return float(_check(cudart, cudart.cudaEventElapsedTime(start, end), "cudaEventElapsedTime"))
 
-        samples = measure_samples(once, warmup=warmup, repeats=repeats, min_time_s=min_time_s, max_repeats=max_repeats)
-        _check(cudart, cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
-        return TimingStats.from_samples(samples)
+        return time_on_stream(cudart, stream, enqueue, warmup=warmup, repeats=repeats, min_time_s=min_time_s,
+                              max_repeats=max_repeats, cuda_graph=cuda_graph)
     finally:
-        for event in (start, end):
-            if event is not None:
-                cudart.cudaEventDestroy(event)
         for ptr in buffers:
             cudart.cudaFree(ptr)
         if stream is not None:
@@ -425,17 +440,61 @@ def time_onnx_tensorrt(
     min_time_s: float | None = 1.0,
     max_repeats: int = 10_000,
     device: int = 0,
+    cuda_graph: bool = True,
 ) -> TimingStats:
     """:func:`build_engine` then :func:`time_engine`: GPU time (ms) of one inference of the ONNX
     model as a TensorRT engine."""
-    plan = build_engine(
-        onnx_path, engine_path=engine_path, fp16=fp16, int8=int8, timing_cache_path=timing_cache_path,
-        input_shapes=input_shapes, workspace_mib=workspace_mib,
-    )
-    return time_engine(
+    return time_onnx_tensorrt_detailed(
+        onnx_path, fp16=fp16, int8=int8, timing_cache_path=timing_cache_path, engine_path=engine_path,
+        input_shapes=input_shapes, workspace_mib=workspace_mib, warmup=warmup, repeats=repeats,
+        min_time_s=min_time_s, max_repeats=max_repeats, device=device, cuda_graph=cuda_graph).stats
+
+
+def time_onnx_tensorrt_detailed(
+    onnx_path: str | os.PathLike[str],
+    *,
+    fp16: bool = False,
+    int8: bool = False,
+    timing_cache_path: str | os.PathLike[str] | None = None,
+    engine_path: str | os.PathLike[str] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    workspace_mib: int | None = None,
+    warmup: int = 20,
+    repeats: int | None = 100,
+    min_time_s: float | None = 1.0,
+    max_repeats: int = 10_000,
+    device: int = 0,
+    cuda_graph: bool = True,
+) -> StreamTiming:
+    """:func:`time_onnx_tensorrt` with the launch details (:func:`time_engine_detailed`). A saved
+    ``engine_path`` is reused when it exists (name it with :func:`plan_name`, so it belongs to this
+    ONNX file and this TensorRT)."""
+    if engine_path is not None and os.path.isfile(engine_path):
+        plan: bytes | str | os.PathLike[str] = engine_path
+    else:
+        plan = build_engine(
+            onnx_path, engine_path=engine_path, fp16=fp16, int8=int8, timing_cache_path=timing_cache_path,
+            input_shapes=input_shapes, workspace_mib=workspace_mib,
+        )
+    return time_engine_detailed(
         plan, input_shapes=input_shapes, warmup=warmup, repeats=repeats, min_time_s=min_time_s,
-        max_repeats=max_repeats, device=device,
+        max_repeats=max_repeats, device=device, cuda_graph=cuda_graph,
     )
+
+
+def plan_name(onnx_path: str | os.PathLike[str], stem: str, precision: str, tensorrt_version: str) -> str:
+    """``<stem>.<precision>.<first 12 hex of the ONNX file's sha256>.trt<version>.plan``: a saved engine
+    names the model bytes and the TensorRT that built it, so a changed ONNX file or an upgraded
+    TensorRT builds a new plan instead of timing a stale one."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    with open(onnx_path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    version = re.sub(r"[^0-9.]+", "", str(tensorrt_version)) or "unknown"
+    return f"{safe}.{precision}.{digest.hexdigest()[:12]}.trt{version}.plan"
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,7 +537,7 @@ def build_trtexec_command(
         raise ProfilerError("give exactly one of onnx_path and load_engine")
     args = [trtexec]
     args.append(f"--onnx={onnx_path}" if onnx_path is not None else f"--loadEngine={load_engine}")
-    if fp16:
+    if fp16 or int8:  # int8 with fp16 fallback, as the API path builds it
         args.append("--fp16")
     if int8:
         args.append("--int8")
@@ -632,33 +691,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--int8", action="store_true")
     parser.add_argument("--timing-cache", default=None, help="timing cache file shared by all builds")
-    parser.add_argument("--engine-dir", default=None, help="save each engine as <dir>/<key>.plan")
+    parser.add_argument("--engine-dir", default=None,
+                        help="save each engine in <dir>, named by key, precision, ONNX hash and TensorRT version, "
+                             "and reuse it on the next run")
     parser.add_argument("--shape", default=None, help="default input shapes, e.g. input:1x3x224x224")
     parser.add_argument("--device", type=int, default=0)
     parser.add_argument("--trtexec", default="trtexec", help="trtexec binary (mode trtexec)")
     parser.add_argument("--warmup-ms", type=float, default=200, help="trtexec --warmUp in ms (mode trtexec)")
-    parser.add_argument("--use-cuda-graph", action="store_true", help="trtexec --useCudaGraph")
+    parser.add_argument("--use-cuda-graph", action="store_true", help="trtexec --useCudaGraph (mode trtexec)")
+    parser.add_argument("--no-cuda-graph", action="store_true",
+                        help="mode api: time plain execute_async_v3 launches instead of CUDA graph replays")
     parser.add_argument("--no-data-transfers", action="store_true", help="trtexec --noDataTransfers")
     args = parser.parse_args(argv)
     default_shapes = parse_shape_arg(args.shape) if args.shape else {}
 
-    def engine_path(entry: ManifestEntry) -> str | None:
-        if not args.engine_dir:
-            return None
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.key)
-        return os.path.join(args.engine_dir, f"{safe}.plan")
+    precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
+
+    def engine_path(entry: ManifestEntry, tensorrt_version: str | None) -> str | None:
+        """api: a plan reused when it exists, so named by the ONNX hash and the TensorRT version; trtexec
+        rebuilds and saves every time: ``<key>.plan``."""
+        if not args.engine_dir or (tensorrt_version is not None and not os.path.isfile(entry.path)):
+            return None  # api without its ONNX file: the build names the missing file
+        if tensorrt_version is None:
+            return os.path.join(args.engine_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.key) + ".plan")
+        return os.path.join(args.engine_dir, plan_name(entry.path, entry.key, precision, tensorrt_version))
 
     def shapes_of(entry: ManifestEntry) -> dict[str, tuple[int, ...]]:
         given = entry.extra.get("shapes")
         return {k: tuple(v) for k, v in given.items()} if given else dict(default_shapes)
 
     def measure_api(entry: ManifestEntry) -> dict[str, Any]:
-        stats = time_onnx_tensorrt(
+        before = read_gpu_state(args.device)
+        timed = time_onnx_tensorrt_detailed(
             entry.path, fp16=args.fp16, int8=args.int8, timing_cache_path=args.timing_cache,
-            engine_path=engine_path(entry), input_shapes=shapes_of(entry) or None, warmup=args.warmup,
-            repeats=args.repeats, min_time_s=args.min_time_s, max_repeats=args.max_repeats, device=args.device,
+            engine_path=engine_path(entry, _trt().__version__), input_shapes=shapes_of(entry) or None,
+            warmup=args.warmup, repeats=args.repeats, min_time_s=args.min_time_s, max_repeats=args.max_repeats,
+            device=args.device, cuda_graph=not args.no_cuda_graph,
         )
-        return stats_result(stats)
+        return {**stats_result(timed.stats), **timed.to_dict(),
+                "gpu_state": {"before": before, "after": read_gpu_state(args.device)}}
 
     def measure_trtexec(entry: ManifestEntry) -> dict[str, Any]:
         shapes = shapes_of(entry)
@@ -669,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry.path, trtexec=args.trtexec, fp16=args.fp16, int8=args.int8, shapes=shapes or None,
             warmup_ms=args.warmup_ms, iterations=args.repeats, duration_s=args.min_time_s,
             use_cuda_graph=args.use_cuda_graph, no_data_transfers=args.no_data_transfers,
-            timing_cache_file=args.timing_cache, save_engine=engine_path(entry), device=args.device,
+            timing_cache_file=args.timing_cache, save_engine=engine_path(entry, None), device=args.device,
         )
         out = result.to_dict()
         out["stats"] = out.pop("compute_stats")
@@ -680,14 +751,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mode == "api":
             versions = tensorrt_versions()
             timing = {"warmup": args.warmup, "repeats": args.repeats, "min_time_s": args.min_time_s,
-                      "max_repeats": args.max_repeats, "clock": "cudaEventElapsedTime"}
+                      "max_repeats": args.max_repeats, "clock": "cudaEventElapsedTime",
+                      "launch": "execute_async_v3" if args.no_cuda_graph else "CUDA graph replay"}
         else:
             versions = {"trtexec": args.trtexec}
             timing = {"warmUp_ms": args.warmup_ms, "iterations": args.repeats, "duration_s": args.min_time_s,
                       "clock": "trtexec GPU Compute Time"}
         info = {
             "name": f"tensorrt-{args.mode}", "fp16": args.fp16, "int8": args.int8, "device": args.device,
-            "timing_cache": args.timing_cache, "use_cuda_graph": args.use_cuda_graph,
+            "int8_fp16_fallback": args.int8,
+            "timing_cache": args.timing_cache,
+            # api: requested (each record's cuda_graph says whether the capture worked); trtexec: the flag passed
+            "use_cuda_graph": (not args.no_cuda_graph) if args.mode == "api" else args.use_cuda_graph,
             "no_data_transfers": args.no_data_transfers, "timing": timing, "versions": versions,
         }
         measure = measure_api if args.mode == "api" else measure_trtexec

@@ -75,7 +75,9 @@ class TensorRTBackend(Backend):
 
     @_wrap_profiler_errors
     def open(self, path):
-        engine_path = Path(path).with_suffix(f".{self.precision}.plan")
+        # named by the ONNX file's hash and the TensorRT version: a changed unit or an upgrade builds a new plan
+        engine_path = Path(path).with_name(self._run.plan_name(path, Path(path).stem, self.precision,
+                                                                self.trt.__version__))
         if not engine_path.exists():
             self._run.build_engine(path, engine_path=engine_path, fp16=self.precision == "fp16",
                                    int8=self.precision == "int8", timing_cache_path=self.timing_cache)
@@ -91,7 +93,9 @@ class TensorRTBackend(Backend):
         return {"device": self.device, "device_name": self.gpu, "backend": self.backend,
                 "backend_version": f"TensorRT {v.get('tensorrt')}, CUDA runtime {v.get('cuda_runtime')}, "
                                    f"driver {v.get('cuda_driver')}",
-                "threads": None, "affinity": None, "delegate": f"TensorRT {self.precision} engine, CUDA events",
+                "threads": None, "affinity": None, "delegate": f"TensorRT {self.precision} engine"
+                            f"{' (fp16 fallback)' if self.precision == 'int8' else ''}, CUDA graph replays timed "
+                            f"with CUDA events",
                 "input_layout": self.layout, "exporter": self.exporter, "opset": self.opset}
 
 
