@@ -83,6 +83,24 @@ def test_noisy_entries_get_extra_passes(tmp_path):
     assert seen.count("re-time 1") == len(plan.units)
 
 
+def test_a_device_that_reports_its_state_has_it_kept_per_pass(tmp_path):
+    """The T4 backend reads clocks and temperature through NVML after every pass (``device_state``); the table
+    keeps the readings. Here the real ONNX Runtime backend with a reading added in place of the GPU's."""
+    readings = iter(range(100))
+
+    class Reporting(type(make_backend("cpu"))):
+        def device_state(self):
+            return {"available": True, "sm_clock_mhz": 1590 - next(readings), "temperature_c": 60}
+
+    nets = [parse_structure(s) for s in NETS[:1]]
+    plan = plan_profile(nets, [], 16, num_classes=10, corners=False)
+    table = profile_table(Reporting(), plan, tmp_path / "t.json", space=SPACE, settings=FAST)
+    states = table.provenance.host["device_state"]
+    assert [s["pass"] for s in states] == [0, 1] and [s["sm_clock_mhz"] for s in states] == [1590, 1589]
+    assert "device_state" not in profile_table(make_backend("cpu"), plan, tmp_path / "u.json", space=SPACE,
+                                               settings=FAST).provenance.host  # a CPU reports nothing
+
+
 def test_plan_refuses_calibration_networks_the_grid_cannot_model():
     nets = [parse_structure(s) for s in NETS]
     with pytest.raises(LatencyTableError, match="too few to model the calibration networks"):

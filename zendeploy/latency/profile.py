@@ -229,8 +229,16 @@ def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, set
             drift.append(timer(reference_key).median_ms)
         note("time", state["count"], n_jobs)
 
+    states: list[dict] = []  # the device's clocks / temperature after each pass timed in this run (T4: NVML)
+
+    def read_state(p: int) -> None:
+        state = backend.device_state()
+        if state is not None:
+            states.append({"pass": p, **state})
+
     for p in range(settings.passes):
         run_pass(keys, p, timer, record, seed=settings.seed, skip=journal.has)
+        read_state(p)
     for extra in range(settings.max_extra_passes):  # re-measure noisy entries in extra shuffled passes
         p = settings.passes + extra
         noisy = noisy_keys(journal, keys, settings.remeasure_spread, p)
@@ -244,10 +252,13 @@ def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, set
             note(label, done[0], len(noisy))
 
         run_pass(noisy, p, timer, record_extra, seed=settings.seed, skip=journal.has)
+        read_state(p)
     timer.close()
     ref = [journal.done[(reference_key, p)]["stats"]["median_ms"] for p in range(settings.passes)] + drift
-    return Timed(provenance=backend.provenance(), host=environment_fingerprint(),
-                 drift=drift_summary(reference_key, ref))
+    host = environment_fingerprint()
+    if states:
+        host["device_state"] = states
+    return Timed(provenance=backend.provenance(), host=host, drift=drift_summary(reference_key, ref))
 
 
 def profile_table(

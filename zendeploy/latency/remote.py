@@ -88,6 +88,11 @@ class TensorRTBackend(Backend):
         return self._run.time_engine(run, warmup=settings.warmup_runs, repeats=settings.min_runs,
                                      min_time_s=settings.min_time_s, max_repeats=settings.max_runs)
 
+    def device_state(self):
+        from profilers.tensorrt.gpu_state import read_gpu_state
+
+        return read_gpu_state(0)  # SM / memory clocks, power, temperature, throttle reasons (NVML)
+
     def provenance(self):
         v = self._run.tensorrt_versions()
         return {"device": self.device, "device_name": self.gpu, "backend": self.backend,

@@ -116,3 +116,8 @@ class Backend:
 
     def provenance(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def device_state(self) -> dict[str, Any] | None:
+        """A reading of the device's clocks / power / temperature, taken after every timing pass and kept in the
+        table's ``provenance.host.device_state`` (None: this runtime has nothing to read, e.g. a shared CPU)."""
+        return None
