@@ -24,10 +24,12 @@ def test_pixel_profile_through_adb_double(tmp_path):
     settings = ProfileSettings(passes=1, timing=TimingSettings(warmup_runs=2, min_runs=7, min_time_s=0.5))
     table = profile_table(backend, plan, tmp_path / "pixel.json",
                           space=SpaceInfo(name="resnet", resolution=8, num_classes=10), settings=settings)
-    runs = [args for kind, args in fake.calls if kind == "run" and args[1].endswith("/benchmark_model")]
+    runs = [args for kind, args in fake.calls if kind == "run" and any(a.endswith("/benchmark_model") for a in args[1:4])
+            and any(a.startswith("--graph=") for a in args)]
     assert len(runs) == len(plan.units)  # one pass: every unit timed once
     for args in runs:
         assert args[0] == "shell" and any(a.startswith("--graph=/data/local/tmp/") for a in args)
+        assert args[1:3] == ["taskset", "f0"]  # 4 threads on a Tensor G2: the X1 and A78 cores, cpu4-7
         assert "--num_threads=4" in args and "--warmup_runs=2" in args and "--num_runs=7" in args
     pushed = [args[0] for kind, args in fake.calls if kind == "push"]
     assert str(binary) in pushed and sum(p.endswith(".tflite") for p in pushed) == len(runs)
@@ -36,6 +38,10 @@ def test_pixel_profile_through_adb_double(tmp_path):
     p = loaded.provenance
     assert p.device == "pixel" and "Pixel 7" in p.device_name and "GS201" in p.device_name
     assert p.input_layout == "NHWC" and p.threads == 4
+    assert p.affinity.startswith("taskset f0 (cpu4,5,6,7") and "sha256 " in p.backend_version
+    assert "build google/panther" in p.backend_version
+    (state,) = p.host["device_state"]  # read after the one pass
+    assert state["pass"] == 0 and state["thermal_status"] == 0 and state["cpu_freq_khz"]["7"] > 0
 
 
 def test_pixel_needs_binary_and_serial(monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shlex
 import stat
 import sys
 import textwrap
@@ -167,6 +168,8 @@ def test_benchmark_command_flags():
         "--warmup_runs=5",
         "--num_runs=30",
         "--min_secs=2.5",
+        "--require_full_delegation=true",
+        "--gpu_precision_loss_allowed=false",
         "--max_secs=60",
         "--signature_to_run_for=serving_default",
         "--use_xnnpack=false",
@@ -198,7 +201,20 @@ PROPS = {
     "ro.build.version.release": "14",
     "ro.build.version.sdk": "34",
     "ro.product.cpu.abi": "arm64-v8a",
+    "ro.build.fingerprint": "google/panther/panther:14/UQ1A.240205.002/11224170:user/release-keys",
 }
+# A Tensor G2 (Pixel 7): 4 x Cortex-A55, 2 x A78, 2 x X1, as cpufreq reports them (kHz)
+MAX_FREQ_KHZ = {0: 1803000, 1: 1803000, 2: 1803000, 3: 1803000, 4: 2348000, 5: 2348000, 6: 2850000, 7: 2850000}
+CPUFREQ_GREP = "".join(f"/sys/devices/system/cpu/cpu{c}/cpufreq/cpuinfo_max_freq:{f}\n" for c, f in MAX_FREQ_KHZ.items())
+CURFREQ_GREP = "".join(f"/sys/devices/system/cpu/cpu{c}/cpufreq/scaling_cur_freq:{f // 2}\n"
+                       for c, f in MAX_FREQ_KHZ.items())
+
+
+def thermal_text(status: int) -> str:  # the head of `dumpsys thermalservice` (Android 10+)
+    return (f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 1\nThermal Status: {status}\n"
+            "Cached temperatures:\n\tTemperature{mValue=36.4, mType=3, mName=battery, mStatus=0}\n")
+
+
 BATTERY = textwrap.dedent(
     """\
     Current Battery Service state:
@@ -217,23 +233,29 @@ BATTERY = textwrap.dedent(
 class FakeTransport:
     """Stands in for adb + phone. Records every call; answers like a device would."""
 
-    def __init__(self, serial: str, bench_text: str, *, bench_rc: int = 0, bench_stderr: str = "", fail_push: bool = False):
+    def __init__(self, serial: str, bench_text: str, *, bench_rc: int = 0, bench_stderr: str = "", fail_push: bool = False,
+                 thermal: list[int] | None = None):
         self.serial = serial
         self.bench_text = bench_text
         self.bench_rc = bench_rc
         self.bench_stderr = bench_stderr
         self.fail_push = fail_push
+        self.thermal = list(thermal or [])  # successive answers of dumpsys thermalservice (then 0)
         self.calls: list[tuple[str, list]] = []
 
     def run(self, args):
         self.calls.append(("run", args))
         assert isinstance(args, list) and all(isinstance(a, str) for a in args)
         assert args[0] == "shell"
-        cmd = args[1:]
+        cmd = shlex.split(" ".join(args[1:]))  # adb joins the arguments with spaces; the phone's sh splits them
         if cmd[0] == "getprop":
             return 0, PROPS.get(cmd[1], "") + "\n", ""
         if cmd[:2] == ["dumpsys", "battery"]:
             return 0, BATTERY, ""
+        if cmd[:2] == ["dumpsys", "thermalservice"]:
+            return 0, thermal_text(self.thermal.pop(0) if self.thermal else 0), ""
+        if cmd[:2] == ["sh", "-c"] and cmd[2].startswith("grep -H . /sys/devices/system/cpu/cpu[0-9]*/cpufreq/"):
+            return 0, CPUFREQ_GREP if cmd[2].endswith("cpuinfo_max_freq") else CURFREQ_GREP, ""
         if cmd[0] in ("mkdir", "chmod", "rm"):
             return 0, "", ""
         if "benchmark_model" in " ".join(cmd[:3]):
@@ -293,6 +315,7 @@ def test_device_info_from_getprop_and_dumpsys():
     assert info.to_dict() == {
         "serial": "R5CT1234", "model": "Pixel 7", "manufacturer": "Google", "soc_model": "GS201",
         "android_release": "14", "sdk": "34", "abi": "arm64-v8a", "battery_temperature_c": 31.2,
+        "build_fingerprint": PROPS["ro.build.fingerprint"],
     }
     assert ["shell", "getprop", "ro.soc.model"] in [args for _, args in fake.calls]
     assert read_battery_temperature(fake) == 31.2
@@ -351,8 +374,17 @@ FAKE_ADB = textwrap.dedent(
             print(f"adb: error: cannot stat '{args[1]}': No such file or directory", file=sys.stderr); sys.exit(1)
         print(f"{args[1]}: 1 file pushed, 0 skipped."); sys.exit(0)
     if args[0] == "shell":
-        cmd = args[1:]
+        import shlex
+        cmd = shlex.split(" ".join(args[1:]))  # what adb and the phone's sh make of the arguments
         props = json.loads(os.environ["FAKE_ADB_PROPS"])
+        if cmd[:2] == ["dumpsys", "thermalservice"]:
+            print("Thermal Status: 0"); sys.exit(0)
+        if cmd[:2] == ["sh", "-c"] and "cpuinfo_max_freq" in cmd[2]:
+            for c, f in enumerate([1803000] * 4 + [2348000] * 2 + [2850000] * 2):
+                print(f"/sys/devices/system/cpu/cpu{c}/cpufreq/cpuinfo_max_freq:{f}")
+            sys.exit(0)
+        if cmd[:2] == ["sh", "-c"]:
+            sys.exit(0)
         if cmd[0] == "getprop":
             print(props.get(cmd[1], "")); sys.exit(0)
         if cmd[:2] == ["dumpsys", "battery"]:
@@ -445,3 +477,86 @@ def test_cli_on_fake_phone_writes_and_resumes(fake_adb, local_files, tmp_path):
     assert main(argv) == 0
     assert len(read_jsonl(out)) == 1
     assert not any("push" in c for c in calls()[n_calls:])  # resume: no model pushed again
+
+
+# ---------------------------------------------------------------------------------------------
+# what the phone runs: cores, GPU delegation, flags the binary ignored, heat
+
+
+def test_fastest_cores_are_read_from_cpufreq_through_the_phone_shell():
+    from profilers.litert.adb import core_mask, fastest_cores, read_cpu_max_freqs
+
+    fake = FakeTransport("S", "")
+    freqs = read_cpu_max_freqs(fake)
+    assert freqs == MAX_FREQ_KHZ
+    # the glob travels as one quoted script and is expanded by the phone's sh, not by the host
+    (args,) = [a for _, a in fake.calls]
+    assert args == ["shell", "sh", "-c", "'grep -H . /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq'"]
+    assert fastest_cores(freqs, 1) == [6, 7] and core_mask([6, 7]) == "c0"  # Tensor G2: the X1 cores, not f0
+    assert fastest_cores(freqs, 2) == [6, 7] and fastest_cores(freqs, 4) == [4, 5, 6, 7]
+    assert fastest_cores({c: (2400 if c >= 4 else 1800) for c in range(8)}, 4) == [4, 5, 6, 7]
+    assert fastest_cores({}, 1) == []
+
+
+def test_gpu_runs_must_be_fully_delegated(local_files):
+    binary, model = local_files
+    cpu_run = fixture_text("benchmark_model_tflite2.18_am62x_cpu.txt")
+    full = "Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.\n"
+    partial = ("Explicitly applied GPU delegate, and the model graph will be partially executed by the delegate w/ "
+               "3 delegate kernels.\n")
+    result = AdbBenchmarkRunner(FakeTransport("S", full + cpu_run), str(binary)).run(str(model), use_gpu=True)
+    assert result.delegation.endswith("completely executed by the delegate")
+    assert "--require_full_delegation=true" in result.command and "--gpu_precision_loss_allowed=false" in result.command
+    with pytest.raises(ProfilerError, match=r"GPU delegate did not take the whole graph \(.*w/ 3 delegate kernels"):
+        AdbBenchmarkRunner(FakeTransport("S", partial + cpu_run), str(binary)).run(str(model), use_gpu=True)
+    with pytest.raises(ProfilerError, match="printed no delegation line"):  # e.g. a silent fallback to the CPU
+        AdbBenchmarkRunner(FakeTransport("S", cpu_run), str(binary)).run(str(model), use_gpu=True)
+    fp16 = AdbBenchmarkRunner(FakeTransport("S", full + cpu_run), str(binary)).run(
+        str(model), use_gpu=True, gpu_precision_loss_allowed=True)
+    assert "--gpu_precision_loss_allowed=true" in fp16.command
+
+
+def test_a_flag_the_binary_did_not_consume_is_an_error(local_files):
+    binary, model = local_files
+    text = "Unconsumed cmdline flags: --require_full_delegation=true\n" + fixture_text(
+        "benchmark_model_tflite2.18_am62x_cpu.txt")
+    with pytest.raises(ProfilerError, match=r"did not understand flag\(s\) --require_full_delegation=true"):
+        AdbBenchmarkRunner(FakeTransport("S", text), str(binary)).run(str(model))
+
+
+def test_a_run_that_leaves_the_phone_hot_is_made_again_after_a_cool_down(local_files):
+    binary, model = local_files
+    text = fixture_text("benchmark_model_tflite2.18_am62x_cpu.txt")
+    # thermal status before / after each attempt: the first run ends at 2 (moderate: throttling), the second at 0
+    fake = FakeTransport("S", text, thermal=[0, 2, 0, 0])
+    result = AdbBenchmarkRunner(fake, str(binary)).run(str(model), max_thermal_status=1, cooldown_s=0.0)
+    assert result.attempts == 2 and result.thermal_status_after == 0
+    assert sum("--graph=" in " ".join(a) for _, a in fake.calls) == 2
+    assert result.cpu_freq_after_khz[7] == MAX_FREQ_KHZ[7] // 2
+    always_hot = FakeTransport("S", text, thermal=[2] * 10)
+    capped = AdbBenchmarkRunner(always_hot, str(binary)).run(str(model), max_thermal_status=1, hot_reruns=2,
+                                                             cooldown_s=0.0)
+    assert capped.attempts == 3 and capped.thermal_status_after == 2  # kept, with the reading that says so
+    once = AdbBenchmarkRunner(FakeTransport("S", text, thermal=[2] * 10), str(binary)).run(str(model))
+    assert once.attempts == 1  # without max_thermal_status nothing is re-run
+
+
+def test_cli_pins_to_the_fastest_cores_and_records_the_binary(fake_adb, local_files, tmp_path):
+    import hashlib
+
+    adb, calls = fake_adb
+    binary, model = local_files
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps([{"key": "net_a", "path": model.name}]))
+    out = tmp_path / "phone.jsonl"
+    assert main(["--serial", "emulator-5554", "--adb", adb, "--benchmark-binary", str(binary), "--manifest",
+                 str(manifest), "--output", str(out), "--warmup", "1", "--repeats", "5"]) == 0
+    (record,) = read_jsonl(out)
+    backend = record["backend"]
+    assert backend["taskset"] == "c0" and backend["affinity"]["requested"] == "auto"
+    assert backend["affinity"]["max_freq_khz"]["7"] == 2850000
+    assert backend["versions"]["benchmark_binary_sha256"] == hashlib.sha256(binary.read_bytes()).hexdigest()
+    assert backend["versions"]["build_fingerprint"] == PROPS["ro.build.fingerprint"]
+    bench = [c for c in calls() if any("--graph=" in a for a in c)]
+    assert bench and bench[0][3:5] == ["taskset", "c0"]
+    assert record["thermal_status_after"] == 0 and record["attempts"] == 1

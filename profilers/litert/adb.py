@@ -5,12 +5,19 @@ What is measured: whatever ``benchmark_model`` measures -- the wall-clock time o
 ``--num_runs`` runs and at least ``--min_secs`` seconds), summarised by the tool as
 count/avg/std/min/max (and p5/median/p95 in newer builds). :mod:`profilers.litert.parse` turns
 its text into milliseconds; the headline number is the median when the tool prints it, else the
-mean. ``--num_threads`` (default 1), ``--use_gpu=true|false`` and an optional CPU affinity mask
-(``taskset <hex mask>``, e.g. ``f0`` for the big cores of many phones) are passed through.
+mean. ``--num_threads`` (default 1) and ``--use_gpu=true|false`` are passed through; with the GPU,
+``--require_full_delegation=true`` and an explicit ``--gpu_precision_loss_allowed`` too, and a run whose
+output does not say the delegate executes the whole graph is an error (as is an "Unconsumed cmdline
+flags" warning: the binary ignored a flag). The runner pins the benchmark with ``taskset`` to the
+fastest cores, read on the phone from ``cpufreq`` (``cpuinfo_max_freq``: cpu6-7 on a Tensor G1/G2
+Pixel, cpu4-7 on a 4 + 4 phone) unless given a mask, and records the mask.
 
 How: the binary and each model are pushed to ``/data/local/tmp/zendeploy``; the benchmark runs
-as an argument list through ``adb -s SERIAL shell``; the battery temperature is read before and
-after each run (``dumpsys battery``) so throttled runs can be spotted.
+as an argument list through ``adb -s SERIAL shell``; the battery temperature (``dumpsys battery``),
+the thermal status (``dumpsys thermalservice``) and the cores' current frequencies are read before
+and after each run, and a run after which the phone is hotter than ``--max-thermal-status`` is made
+again after a cool-down. The binary's sha256 and the phone's ``ro.build.fingerprint`` go into the
+provenance.
 
 :class:`AdbTransport` is the only place that starts a process (``adb -s SERIAL ...``, an argument
 list, never a shell string); everything else talks to an object with its ``serial``, ``run`` and
@@ -19,7 +26,7 @@ list, never a shell string); everything else talks to an object with its ``seria
 Command line::
 
     python -m profilers.litert.adb --serial SERIAL --benchmark-binary ./benchmark_model \\
-        --manifest m.json --output phone.jsonl [--threads 1] [--use-gpu] [--taskset f0]
+        --manifest m.json --output phone.jsonl [--threads 1] [--use-gpu [--gpu-precision fp16]] [--taskset auto]
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import posixpath
 import re
 import shlex
 import subprocess
+import time
 from typing import Any, Protocol, Sequence
 
 from profilers.common import (
@@ -50,8 +58,13 @@ __all__ = [
     "DeviceInfo",
     "build_benchmark_command",
     "main",
+    "core_mask",
+    "fastest_cores",
     "read_battery_temperature",
+    "read_cpu_cur_freqs",
+    "read_cpu_max_freqs",
     "read_device_info",
+    "read_thermal_status",
     "time_tflite_on_device",
 ]
 
@@ -145,6 +158,7 @@ class DeviceInfo:
     sdk: str | None
     abi: str | None
     battery_temperature_c: float | None
+    build_fingerprint: str | None = None  # ro.build.fingerprint: the exact OS build the phone runs
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,7 +194,68 @@ def read_device_info(transport: Transport) -> DeviceInfo:
         sdk=_getprop(transport, "ro.build.version.sdk"),
         abi=_getprop(transport, "ro.product.cpu.abi"),
         battery_temperature_c=read_battery_temperature(transport),
+        build_fingerprint=_getprop(transport, "ro.build.fingerprint"),
     )
+
+
+CPU_SYSFS = "/sys/devices/system/cpu"
+_CPUFREQ_LINE = re.compile(r"cpu(\d+)/cpufreq/\w+:(\d+)\s*$")
+
+
+def _read_cpufreq(transport: Transport, name: str) -> dict[int, int]:
+    """``{cpu: kHz}`` from ``/sys/devices/system/cpu/cpu*/cpufreq/<name>`` (one ``grep -H`` over all CPUs; the
+    glob is expanded by the phone's shell). Empty when the phone does not expose cpufreq."""
+    rc, out, _ = _shell(transport, ["sh", "-c", f"grep -H . {CPU_SYSFS}/cpu[0-9]*/cpufreq/{name}"], check=False)
+    freqs = {}
+    for line in out.splitlines() if rc == 0 else []:
+        m = _CPUFREQ_LINE.search(line.strip())
+        if m:
+            freqs[int(m.group(1))] = int(m.group(2))
+    return freqs
+
+
+def read_cpu_max_freqs(transport: Transport) -> dict[int, int]:
+    """Each core's maximum frequency (kHz, ``cpuinfo_max_freq``): what tells big cores from little ones."""
+    return _read_cpufreq(transport, "cpuinfo_max_freq")
+
+
+def read_cpu_cur_freqs(transport: Transport) -> dict[int, int]:
+    """Each core's current frequency (kHz, ``scaling_cur_freq``), read around every run to spot throttling."""
+    return _read_cpufreq(transport, "scaling_cur_freq")
+
+
+def fastest_cores(max_freqs: dict[int, int], threads: int = 1) -> list[int]:
+    """The cores of the fastest cluster (cores sharing the top maximum frequency), adding the next clusters until
+    there are at least ``threads`` cores: on a Tensor G2 Pixel (4 x A55, 2 x A78, 2 x X1) cpu6-7 for one or two
+    threads, cpu4-7 for four; on a 4 + 4 phone cpu4-7."""
+    if not max_freqs:
+        return []
+    chosen: list[int] = []
+    for freq in sorted(set(max_freqs.values()), reverse=True):
+        chosen += sorted(c for c, f in max_freqs.items() if f == freq)
+        if len(chosen) >= threads:
+            break
+    return sorted(chosen)
+
+
+def core_mask(cores: Sequence[int]) -> str:
+    """Hex CPU mask for ``taskset`` (cpu6-7 -> ``c0``)."""
+    if not cores:
+        raise ProfilerError("no CPU cores to pin to")
+    return format(sum(1 << c for c in cores), "x")
+
+
+_THERMAL_STATUS = re.compile(r"Thermal Status:\s*(\d+)")
+THERMAL_STATUS_NAMES = {0: "none", 1: "light", 2: "moderate", 3: "severe", 4: "critical", 5: "emergency",
+                        6: "shutdown"}  # android.os.PowerManager.THERMAL_STATUS_*
+
+
+def read_thermal_status(transport: Transport) -> int | None:
+    """The phone's thermal status from ``dumpsys thermalservice`` (0 none, 1 light, 2 moderate: the SoC throttles,
+    ...; Android 10+), None when the service does not say."""
+    rc, out, _ = _shell(transport, ["dumpsys", "thermalservice"], check=False)
+    m = _THERMAL_STATUS.search(out) if rc == 0 else None
+    return int(m.group(1)) if m else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,6 +285,7 @@ def build_benchmark_command(
     use_xnnpack: bool | None = None,
     enable_op_profiling: bool = False,
     taskset_mask: int | str | None = None,
+    gpu_precision_loss_allowed: bool = False,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     """The remote argument list of one ``benchmark_model`` run (flag names as in
@@ -218,6 +294,10 @@ def build_benchmark_command(
         [taskset MASK] BINARY --graph=G --num_threads=N --use_gpu=true|false
             --warmup_runs=W --num_runs=R --min_secs=S [--warmup_min_secs=..] [--max_secs=..]
             [--signature_to_run_for=..] [--use_xnnpack=..] [--enable_op_profiling=true] [extra]
+
+    With the GPU delegate also ``--require_full_delegation=true`` (a unit the delegate does not take whole fails
+    instead of running partly on the CPU under a "GPU" label) and an explicit ``--gpu_precision_loss_allowed``
+    (the tool's default, true, would make an "fp32" GPU table an fp16 one).
     """
     if num_threads < 1:
         raise ProfilerError(f"num_threads must be >= 1, got {num_threads}")
@@ -246,6 +326,8 @@ def build_benchmark_command(
         f"--num_runs={int(num_runs)}",
         f"--min_secs={_seconds(min_secs)}",
     ]
+    if use_gpu:
+        argv += ["--require_full_delegation=true", f"--gpu_precision_loss_allowed={_bool(gpu_precision_loss_allowed)}"]
     if warmup_min_secs is not None:
         argv.append(f"--warmup_min_secs={_seconds(warmup_min_secs)}")
     if max_secs is not None:
@@ -268,6 +350,12 @@ class AdbBenchmarkResult:
     command: list[str]
     battery_temp_before_c: float | None
     battery_temp_after_c: float | None
+    thermal_status_before: int | None = None
+    thermal_status_after: int | None = None
+    cpu_freq_before_khz: dict[int, int] = dataclasses.field(default_factory=dict)
+    cpu_freq_after_khz: dict[int, int] = dataclasses.field(default_factory=dict)
+    attempts: int = 1  # runs made: a run that left the phone hotter than allowed is made again after a cool-down
+    delegation: str | None = None  # GPU: what the tool said ("completely executed by the delegate", ...)
 
     @property
     def latency_ms(self) -> float:
@@ -279,7 +367,38 @@ class AdbBenchmarkResult:
             "command": list(self.command),
             "battery_temp_before_c": self.battery_temp_before_c,
             "battery_temp_after_c": self.battery_temp_after_c,
+            "thermal_status_before": self.thermal_status_before,
+            "thermal_status_after": self.thermal_status_after,
+            "cpu_freq_before_khz": {str(k): v for k, v in self.cpu_freq_before_khz.items()},
+            "cpu_freq_after_khz": {str(k): v for k, v in self.cpu_freq_after_khz.items()},
+            "attempts": self.attempts,
+            "delegation": self.delegation,
         }
+
+
+_UNCONSUMED = re.compile(r"Unconsumed cmdline flags:\s*(.*)")
+_FULLY_DELEGATED = re.compile(r"model graph will be completely executed by the delegate")
+_DELEGATION = re.compile(r"(Explicitly applied .*? delegate, and the model graph will be .*?executed by the delegate"
+                         r"[^.\n]*|Though .*? delegate is explicitly applied, the model graph will not be executed "
+                         r"by the delegate)")
+
+
+def check_benchmark_output(text: str, *, use_gpu: bool) -> str | None:
+    """Refuse what benchmark_model only warns about: a flag it did not consume (it runs on, ignoring it, so the
+    run is not the one asked for), and with the GPU a graph not completely executed by the delegate. Returns the
+    tool's delegation line (GPU) or None."""
+    m = _UNCONSUMED.search(text)
+    if m:
+        raise ProfilerError(f"benchmark_model did not understand flag(s) {m.group(1).strip()}: this binary is not the "
+                            f"TFLite benchmark_model these flags are for (or too old for them)")
+    if not use_gpu:
+        return None
+    said = _DELEGATION.search(text)
+    if not _FULLY_DELEGATED.search(text):
+        raise ProfilerError("the GPU delegate did not take the whole graph" + (f" ({said.group(1)})" if said else
+                            " (benchmark_model printed no delegation line)") + "; a GPU table needs every op on the "
+                            "GPU")
+    return said.group(1) if said else None
 
 
 class AdbBenchmarkRunner:
@@ -324,26 +443,47 @@ class AdbBenchmarkRunner:
         max_secs: float | None = None,
         signature: str | None = None,
         taskset_mask: int | str | None = None,
+        gpu_precision_loss_allowed: bool = False,
         extra_args: Sequence[str] = (),
         remove_model: bool = True,
+        max_thermal_status: int | None = None,
+        hot_reruns: int = 2,
+        cooldown_s: float = 30.0,
     ) -> AdbBenchmarkResult:
         """Push ``model_path``, run ``benchmark_model`` on it, parse the output.
 
-        Raises :class:`ProfilerError` (one line) when adb fails, the benchmark exits non-zero, or
-        its output has no statistics.
+        Battery temperature, thermal status and the cores' current frequencies are read before and after the run.
+        With ``max_thermal_status`` (e.g. 1, "light"), a run after which the phone reports a higher status is
+        made again, up to ``hot_reruns`` times, each after ``cooldown_s`` seconds of rest; the result says how
+        many attempts it took and keeps the last run's readings.
+
+        Raises :class:`ProfilerError` (one line) when adb fails, the benchmark exits non-zero, its output has no
+        statistics, it ignored a flag, or (GPU) the delegate did not take the whole graph.
         """
         self.prepare()
         remote = self.push_model(model_path)
         argv = build_benchmark_command(
             self.remote_binary, remote, num_threads=num_threads, use_gpu=use_gpu, warmup_runs=warmup_runs,
             num_runs=num_runs, min_secs=min_secs, max_secs=max_secs, signature=signature,
-            taskset_mask=taskset_mask, extra_args=extra_args,
+            taskset_mask=taskset_mask, gpu_precision_loss_allowed=gpu_precision_loss_allowed, extra_args=extra_args,
         )
-        before = read_battery_temperature(self.transport)
-        rc, out, err = _shell(self.transport, argv, check=False)
-        after = read_battery_temperature(self.transport)
-        if remove_model:
-            _shell(self.transport, ["rm", "-f", remote], check=False)
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                before = read_battery_temperature(self.transport)
+                status_before, freq_before = read_thermal_status(self.transport), read_cpu_cur_freqs(self.transport)
+                rc, out, err = _shell(self.transport, argv, check=False)
+                after = read_battery_temperature(self.transport)
+                status_after, freq_after = read_thermal_status(self.transport), read_cpu_cur_freqs(self.transport)
+                hot = (max_thermal_status is not None and status_after is not None
+                       and status_after > max_thermal_status)
+                if rc != 0 or not hot or attempt > hot_reruns:
+                    break
+                time.sleep(cooldown_s)
+        finally:
+            if remove_model:
+                _shell(self.transport, ["rm", "-f", remote], check=False)
         text = f"{out}\n{err}"
         if rc != 0:
             detail = next(
@@ -351,11 +491,18 @@ class AdbBenchmarkRunner:
                 _last_line(err, out),
             )
             raise ProfilerError(f"benchmark_model failed on {self.transport.serial} (exit {rc}): {detail}")
+        delegation = check_benchmark_output(text, use_gpu=use_gpu)
         return AdbBenchmarkResult(
             benchmark=parse_benchmark_model_output(text),
             command=argv,
             battery_temp_before_c=before,
             battery_temp_after_c=after,
+            thermal_status_before=status_before,
+            thermal_status_after=status_after,
+            cpu_freq_before_khz=freq_before,
+            cpu_freq_after_khz=freq_after,
+            attempts=attempt,
+            delegation=delegation,
         )
 
 
@@ -389,31 +536,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--adb", default="adb", help="adb client path (default: adb on PATH)")
     parser.add_argument("--remote-dir", default=DEFAULT_REMOTE_DIR)
     parser.add_argument("--threads", type=int, default=1, help="--num_threads (default 1)")
-    parser.add_argument("--use-gpu", action="store_true", help="--use_gpu=true (GPU delegate)")
-    parser.add_argument("--taskset", default=None, help="CPU affinity hex mask, e.g. f0")
+    parser.add_argument("--use-gpu", action="store_true",
+                        help="--use_gpu=true (GPU delegate; every unit must be fully delegated)")
+    parser.add_argument("--gpu-precision", choices=("fp32", "fp16"), default="fp32",
+                        help="GPU arithmetic: fp16 sets --gpu_precision_loss_allowed=true (default fp32: false)")
+    parser.add_argument("--taskset", default="auto",
+                        help="CPU affinity: a hex mask (e.g. c0), 'auto' (default: the fastest cores for --threads, "
+                             "read from the phone's cpufreq) or 'none'")
     parser.add_argument("--max-secs", type=float, default=None, help="--max_secs cap per run")
+    parser.add_argument("--max-thermal-status", type=int, default=1,
+                        help="re-run a unit after which the phone's thermal status is above this (0 none, 1 light, "
+                             "2 moderate: throttling); -1 never re-runs")
+    parser.add_argument("--hot-reruns", type=int, default=2, help="re-runs of a hot unit at most")
+    parser.add_argument("--cooldown-s", type=float, default=30.0, help="rest before re-running a hot unit")
     args = parser.parse_args(argv)
 
     def run():
+        import hashlib  # noqa: PLC0415
+
         transport = AdbTransport(args.serial, adb_path=args.adb)
         runner = AdbBenchmarkRunner(transport, args.benchmark_binary, remote_dir=args.remote_dir)
         device = read_device_info(transport)
+        max_freqs = read_cpu_max_freqs(transport)
+        mask: str | None
+        if args.taskset == "auto":
+            cores = fastest_cores(max_freqs, args.threads)
+            mask = core_mask(cores) if cores else None
+        else:
+            mask = None if args.taskset == "none" else args.taskset
+        binary_sha = None
+        if os.path.isfile(args.benchmark_binary):
+            with open(args.benchmark_binary, "rb") as f:
+                binary_sha = hashlib.sha256(f.read()).hexdigest()
         info = {
             "name": "litert-benchmark_model-adb",
             "device": device.to_dict(),
             "num_threads": args.threads,
             "use_gpu": args.use_gpu,
-            "taskset": args.taskset,
+            "gpu_precision": args.gpu_precision if args.use_gpu else None,
+            "taskset": mask,
+            "affinity": {"requested": args.taskset, "mask": mask,
+                         "max_freq_khz": {str(k): v for k, v in sorted(max_freqs.items())}},
             "timing": {"warmup_runs": args.warmup, "num_runs": args.repeats, "min_secs": args.min_time_s,
-                       "max_secs": args.max_secs, "clock": "benchmark_model (on device)"},
-            "versions": {"benchmark_binary": os.path.basename(args.benchmark_binary)},
+                       "max_secs": args.max_secs, "clock": "benchmark_model (on device)",
+                       "max_thermal_status": args.max_thermal_status, "hot_reruns": args.hot_reruns,
+                       "cooldown_s": args.cooldown_s},
+            "versions": {"benchmark_binary": os.path.basename(args.benchmark_binary),
+                         "benchmark_binary_sha256": binary_sha, "build_fingerprint": device.build_fingerprint},
         }
 
         def measure(entry: ManifestEntry) -> dict[str, Any]:
             result = runner.run(
                 entry.path, num_threads=args.threads, use_gpu=args.use_gpu, warmup_runs=args.warmup,
                 num_runs=args.repeats, min_secs=args.min_time_s, max_secs=args.max_secs,
-                signature=entry.signature, taskset_mask=args.taskset,
+                signature=entry.signature, taskset_mask=mask,
+                gpu_precision_loss_allowed=args.gpu_precision == "fp16",
+                max_thermal_status=None if args.max_thermal_status < 0 else args.max_thermal_status,
+                hot_reruns=args.hot_reruns, cooldown_s=args.cooldown_s,
             )
             out = result.to_dict()
             out["stats"] = out.pop("benchmark")

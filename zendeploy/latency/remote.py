@@ -187,15 +187,23 @@ class PixelBackend(Backend):
         self.runner = adb.AdbBenchmarkRunner(transport, binary)
         self.info = _wrap_profiler_errors(adb.read_device_info)(transport)
         self.temperatures: list[float] = []
+        # pinned to the fastest cores for the thread count, read from the phone's cpufreq (cpu6-7 on a Tensor Pixel)
+        self.max_freqs = _wrap_profiler_errors(adb.read_cpu_max_freqs)(transport)
+        cores = adb.fastest_cores(self.max_freqs, self.threads or 1)
+        self.cores, self.mask = cores, (adb.core_mask(cores) if cores else None)
+        self.binary_sha256 = _sha256(binary) if os.path.isfile(binary) else None
 
     def open(self, path):
         return Path(path)
 
     @_wrap_profiler_errors
     def time(self, run, settings: TimingSettings):
-        result = self.runner.run(str(run), num_threads=self.threads, use_gpu=self.delegate == "gpu",
+        gpu = self.delegate == "gpu"
+        result = self.runner.run(str(run), num_threads=self.threads, use_gpu=gpu,
                                  warmup_runs=settings.warmup_runs, num_runs=settings.min_runs,
-                                 min_secs=settings.min_time_s)
+                                 min_secs=settings.min_time_s, taskset_mask=self.mask,
+                                 gpu_precision_loss_allowed=gpu and self.precision == "fp16",
+                                 max_thermal_status=1, hot_reruns=2, cooldown_s=PHONE_COOLDOWN_S)
         b = result.benchmark
         for t in (result.battery_temp_before_c, result.battery_temp_after_c):
             if t is not None:
@@ -207,14 +215,37 @@ class PixelBackend(Backend):
                       p10_ms=p10, p90_ms=p90, std_ms=std,
                       extra={"statistic": b.statistic, "p10_p90": source, "p5_ms": b.p5_ms, "p95_ms": b.p95_ms})
 
+    def device_state(self):
+        """Thermal status, battery temperature and the cores' current frequencies after a pass."""
+        adb, t = self._adb, self.transport
+        return {"thermal_status": adb.read_thermal_status(t), "battery_temperature_c": adb.read_battery_temperature(t),
+                "cpu_freq_khz": {str(k): v for k, v in adb.read_cpu_cur_freqs(t).items()}}
+
     def provenance(self):
         info = self.info.to_dict()
         name = " / ".join(str(info[k]) for k in ("model", "soc_model", "android_release") if info.get(k))
+        binary = os.path.basename(self.runner.benchmark_binary)
+        sha = f", sha256 {self.binary_sha256[:12]}" if self.binary_sha256 else ""
+        build = f"; build {info['build_fingerprint']}" if info.get("build_fingerprint") else ""
+        gpu = self.delegate == "gpu"
         return {"device": self.device, "device_name": name or "android phone", "backend": self.backend,
-                "backend_version": f"TFLite benchmark_model ({os.path.basename(self.runner.benchmark_binary)})",
-                "threads": self.threads, "affinity": None,
-                "delegate": "GPU delegate" if self.delegate == "gpu" else "CPU (XNNPACK)",
+                "backend_version": f"TFLite benchmark_model ({binary}{sha}){build}",
+                "threads": self.threads,
+                "affinity": (f"taskset {self.mask} (cpu{','.join(map(str, self.cores))}: the fastest cores by "
+                             f"cpufreq)" if self.mask else None),
+                "delegate": (f"GPU delegate, fully delegated, {'fp16' if self.precision == 'fp16' else 'fp32'} "
+                             f"arithmetic" if gpu else "CPU (XNNPACK)"),
                 "input_layout": self.layout, "exporter": self.exporter, "opset": None}
+
+
+PHONE_COOLDOWN_S = 30.0  # rest before re-running a unit after which the phone's thermal status was above 'light'
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def make_remote_backend(spec: DeviceSpec, **kwargs) -> Backend:
