@@ -78,7 +78,8 @@ EXPECTED = {
 
 
 def test_every_benchmark_model_fixture_is_covered():
-    assert sorted(p.name for p in FIXTURES.glob("benchmark_model_*.txt")) == sorted(EXPECTED)
+    runs = [p.name for p in FIXTURES.glob("benchmark_model_*.txt") if not p.name.startswith("benchmark_model_help_")]
+    assert sorted(runs) == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -234,13 +235,14 @@ class FakeTransport:
     """Stands in for adb + phone. Records every call; answers like a device would."""
 
     def __init__(self, serial: str, bench_text: str, *, bench_rc: int = 0, bench_stderr: str = "", fail_push: bool = False,
-                 thermal: list[int] | None = None):
+                 thermal: list[int] | None = None, tool: str = "tflite"):
         self.serial = serial
         self.bench_text = bench_text
         self.bench_rc = bench_rc
         self.bench_stderr = bench_stderr
         self.fail_push = fail_push
         self.thermal = list(thermal or [])  # successive answers of dumpsys thermalservice (then 0)
+        self.help_text = fixture_text(f"benchmark_model_help_{tool}.txt")
         self.calls: list[tuple[str, list]] = []
 
     def run(self, args):
@@ -258,7 +260,9 @@ class FakeTransport:
             return 0, CPUFREQ_GREP if cmd[2].endswith("cpuinfo_max_freq") else CURFREQ_GREP, ""
         if cmd[0] in ("mkdir", "chmod", "rm"):
             return 0, "", ""
-        if "benchmark_model" in " ".join(cmd[:3]):
+        if "benchmark_model" in " ".join(cmd[:4]) and "--help" in cmd:
+            return 1, "", self.help_text  # both tools print their flags and exit 1 on --help
+        if "benchmark_model" in " ".join(cmd[:4]):
             # TFLITE_LOG goes to stderr; return the canned text there
             return self.bench_rc, "", self.bench_text + self.bench_stderr
         return 127, "", f"/system/bin/sh: {cmd[0]}: inaccessible or not found"
@@ -391,7 +395,11 @@ FAKE_ADB = textwrap.dedent(
             print("Current Battery Service state:\\n  level: 50\\n  temperature: 298"); sys.exit(0)
         if cmd[0] in ("mkdir", "chmod", "rm"):
             sys.exit(0)
-        if any(a.endswith("/benchmark_model") for a in cmd[:3]):
+        if any(a.endswith("/benchmark_model") for a in cmd[:4]) and "--help" in cmd:
+            with open(os.environ["FAKE_ADB_HELP"]) as f:
+                sys.stderr.write(f.read())
+            sys.exit(1)
+        if any(a.endswith("/benchmark_model") for a in cmd[:4]):
             with open(os.environ["FAKE_ADB_BENCH"]) as f:
                 sys.stderr.write(f.read())
             sys.exit(int(os.environ.get("FAKE_ADB_BENCH_RC", "0")))
@@ -410,6 +418,7 @@ def fake_adb(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ADB_SERIAL", "emulator-5554")
     monkeypatch.setenv("FAKE_ADB_PROPS", json.dumps(PROPS))
     monkeypatch.setenv("FAKE_ADB_BENCH", str(FIXTURES / "benchmark_model_tflite2.4_android_mi11.txt"))
+    monkeypatch.setenv("FAKE_ADB_HELP", str(FIXTURES / "benchmark_model_help_tflite.txt"))
 
     def calls():
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -560,3 +569,51 @@ def test_cli_pins_to_the_fastest_cores_and_records_the_binary(fake_adb, local_fi
     bench = [c for c in calls() if any("--graph=" in a for a in c)]
     assert bench and bench[0][3:5] == ["taskset", "c0"]
     assert record["thermal_status_after"] == 0 and record["attempts"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# TFLite's benchmark_model or LiteRT's CompiledModel one
+
+
+def test_which_benchmark_model_is_told_from_its_help():
+    from profilers.litert.adb import detect_benchmark_tool
+
+    assert detect_benchmark_tool(fixture_text("benchmark_model_help_tflite.txt")) == "tflite"
+    assert detect_benchmark_tool(fixture_text("benchmark_model_help_litert.txt")) == "litert"
+    with pytest.raises(ProfilerError, match="cannot tell which benchmark_model"):
+        detect_benchmark_tool("INFO: STARTING!\nSegmentation fault\n")  # both tools start with STARTING!
+
+
+def test_litert_tool_gets_its_own_flags_and_library(local_files, tmp_path):
+    binary, model = local_files
+    library = tmp_path / "libLiteRtClGlAccelerator.so"
+    library.write_bytes(b"\x7fELF fake accelerator")
+    run = fixture_text("litert_compiled_model_constructed.txt")
+    fake = FakeTransport("S", run, tool="litert")
+    runner = AdbBenchmarkRunner(fake, str(binary), accelerator_library=str(library))
+    result = runner.run(str(model), use_gpu=True, taskset_mask="c0")
+    assert runner.tool == "litert"  # detected on the phone from --help
+    assert result.command[:3] == [f"LD_LIBRARY_PATH={DEFAULT_REMOTE_DIR}", "taskset", "c0"]
+    flags = result.command[3:]
+    assert "--use_cpu=false" in flags and "--use_gpu=true" in flags and "--require_full_delegation=true" in flags
+    assert "--gpu-precision=fp32" in flags and not any(f.startswith("--gpu_precision_loss") for f in flags)
+    assert [str(library), f"{DEFAULT_REMOTE_DIR}/libLiteRtClGlAccelerator.so"] in [a for k, a in fake.calls
+                                                                                 if k == "push"]
+    # the assignment word reaches the phone's shell unquoted, so sh sets the variable for taskset and the tool
+    shell_line = next(a for k, a in fake.calls if k == "run" and any("--graph=" in x for x in a))
+    assert shell_line[1] == f"LD_LIBRARY_PATH={DEFAULT_REMOTE_DIR}"
+    assert result.benchmark.median_ms == pytest.approx(1.580) and result.benchmark.count == 630
+    assert result.delegation.startswith("LiteRT GPU accelerator")
+
+    cpu = AdbBenchmarkRunner(FakeTransport("S", run, tool="litert"), str(binary)).run(str(model))
+    assert "--use_cpu=true" in cpu.command and "--use_gpu=false" in cpu.command
+    assert not cpu.command[0].startswith("LD_LIBRARY_PATH")
+    with pytest.raises(ProfilerError, match="needs its GPU accelerator library"):
+        AdbBenchmarkRunner(FakeTransport("S", run, tool="litert"), str(binary)).run(str(model), use_gpu=True)
+    unloaded = run.replace("Dynamically loaded GPU accelerator(libLiteRtClGlAccelerator.so) registered.",
+                           "GPU accelerator could not be loaded and registered.")
+    with pytest.raises(ProfilerError, match="GPU accelerator could not be loaded"):
+        AdbBenchmarkRunner(FakeTransport("S", unloaded, tool="litert"), str(binary),
+                           accelerator_library=str(library)).run(str(model), use_gpu=True)
+    with pytest.raises(ProfilerError, match="has no --use_xnnpack"):
+        build_benchmark_command("bm", "g", tool="litert", use_xnnpack=True)

@@ -58,7 +58,10 @@ __all__ = [
     "DeviceInfo",
     "build_benchmark_command",
     "main",
+    "BENCHMARK_TOOLS",
+    "check_benchmark_output",
     "core_mask",
+    "detect_benchmark_tool",
     "fastest_cores",
     "read_battery_temperature",
     "read_cpu_cur_freqs",
@@ -69,6 +72,7 @@ __all__ = [
 ]
 
 DEFAULT_REMOTE_DIR = "/data/local/tmp/zendeploy"
+BENCHMARK_TOOLS = ("tflite", "litert")  # TFLite's Interpreter benchmark_model; LiteRT's CompiledModel one
 _HEX_MASK = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)$")
 
 
@@ -286,6 +290,8 @@ def build_benchmark_command(
     enable_op_profiling: bool = False,
     taskset_mask: int | str | None = None,
     gpu_precision_loss_allowed: bool = False,
+    tool: str = "tflite",
+    library_dir: str | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     """The remote argument list of one ``benchmark_model`` run (flag names as in
@@ -298,7 +304,18 @@ def build_benchmark_command(
     With the GPU delegate also ``--require_full_delegation=true`` (a unit the delegate does not take whole fails
     instead of running partly on the CPU under a "GPU" label) and an explicit ``--gpu_precision_loss_allowed``
     (the tool's default, true, would make an "fp32" GPU table an fp16 one).
+
+    ``tool="litert"`` is LiteRT's CompiledModel ``benchmark_model`` (``litert/tools/benchmark_litert_model.cc``):
+    the accelerator is chosen with ``--use_cpu`` / ``--use_gpu`` (full delegation needs ``--use_cpu=false``), the
+    GPU precision with ``--gpu-precision=fp32|fp16`` (with a hyphen), there is no ``--use_xnnpack``, and its GPU
+    accelerator library is found through ``LD_LIBRARY_PATH`` (``library_dir``, where the runner pushed it)::
+
+        [LD_LIBRARY_PATH=DIR] [taskset MASK] BINARY --graph=G --num_threads=N --use_cpu=.. --use_gpu=.. ...
     """
+    if tool not in BENCHMARK_TOOLS:
+        raise ProfilerError(f"unknown benchmark_model tool {tool!r} (valid: {', '.join(BENCHMARK_TOOLS)})")
+    if tool == "litert" and use_xnnpack is not None:
+        raise ProfilerError("LiteRT's benchmark_model has no --use_xnnpack (its CPU accelerator is XNNPACK)")
     if num_threads < 1:
         raise ProfilerError(f"num_threads must be >= 1, got {num_threads}")
     if warmup_runs < 0 or num_runs < 1:
@@ -306,6 +323,8 @@ def build_benchmark_command(
     if min_secs < 0:
         raise ProfilerError(f"min_secs must be >= 0, got {min_secs}")
     argv: list[str] = []
+    if library_dir:
+        argv.append(f"LD_LIBRARY_PATH={library_dir}")  # an assignment word for the phone's sh, before taskset
     if taskset_mask is not None:
         if isinstance(taskset_mask, int):
             if taskset_mask <= 0:
@@ -317,16 +336,18 @@ def build_benchmark_command(
                 raise ProfilerError(f"taskset mask must be a non-zero hex CPU mask like 'f0', got {taskset_mask!r}")
             mask = m.group(1).lower()
         argv += ["taskset", mask]
+    argv += [binary, f"--graph={graph}", f"--num_threads={int(num_threads)}"]
+    if tool == "litert":
+        argv.append(f"--use_cpu={_bool(not use_gpu)}")
     argv += [
-        binary,
-        f"--graph={graph}",
-        f"--num_threads={int(num_threads)}",
         f"--use_gpu={_bool(use_gpu)}",
         f"--warmup_runs={int(warmup_runs)}",
         f"--num_runs={int(num_runs)}",
         f"--min_secs={_seconds(min_secs)}",
     ]
-    if use_gpu:
+    if use_gpu and tool == "litert":
+        argv += ["--require_full_delegation=true", f"--gpu-precision={'fp16' if gpu_precision_loss_allowed else 'fp32'}"]
+    elif use_gpu:
         argv += ["--require_full_delegation=true", f"--gpu_precision_loss_allowed={_bool(gpu_precision_loss_allowed)}"]
     if warmup_min_secs is not None:
         argv.append(f"--warmup_min_secs={_seconds(warmup_min_secs)}")
@@ -377,22 +398,42 @@ class AdbBenchmarkResult:
 
 
 _UNCONSUMED = re.compile(r"Unconsumed cmdline flags:\s*(.*)")
+_LITERT_TOOL = re.compile(r"NPU Vendor Flags from LiteRT|--use_npu|--gpu-precision|--dispatch_library_path")
+_TFLITE_TOOL = re.compile(r"--graph\b.*|--use_xnnpack|--gpu_precision_loss_allowed")
+
+
+def detect_benchmark_tool(help_text: str) -> str:
+    """Which ``benchmark_model`` printed this ``--help``: ``"litert"`` (LiteRT's CompiledModel tool: its usage
+    lists ``--use_npu`` / ``--gpu-precision`` and "NPU Vendor Flags from LiteRT") or ``"tflite"`` (TFLite's
+    Interpreter tool). Both start with "STARTING!", so that line tells nothing."""
+    if _LITERT_TOOL.search(help_text):
+        return "litert"
+    if _TFLITE_TOOL.search(help_text):
+        return "tflite"
+    raise ProfilerError("cannot tell which benchmark_model this is: its --help lists neither TFLite's nor LiteRT's "
+                        f"flags (last line: {_last_line(help_text)[:100]!r})")
 _FULLY_DELEGATED = re.compile(r"model graph will be completely executed by the delegate")
 _DELEGATION = re.compile(r"(Explicitly applied .*? delegate, and the model graph will be .*?executed by the delegate"
                          r"[^.\n]*|Though .*? delegate is explicitly applied, the model graph will not be executed "
                          r"by the delegate)")
 
 
-def check_benchmark_output(text: str, *, use_gpu: bool) -> str | None:
+def check_benchmark_output(text: str, *, use_gpu: bool, tool: str = "tflite") -> str | None:
     """Refuse what benchmark_model only warns about: a flag it did not consume (it runs on, ignoring it, so the
     run is not the one asked for), and with the GPU a graph not completely executed by the delegate. Returns the
-    tool's delegation line (GPU) or None."""
+    tool's delegation line (GPU) or None. LiteRT's tool with ``--require_full_delegation=true --use_cpu=false``
+    fails to compile a graph the GPU cannot take whole, so a run that succeeded is fully accelerated."""
     m = _UNCONSUMED.search(text)
     if m:
         raise ProfilerError(f"benchmark_model did not understand flag(s) {m.group(1).strip()}: this binary is not the "
-                            f"TFLite benchmark_model these flags are for (or too old for them)")
+                            f"{tool} benchmark_model these flags are for (or too old for them)")
     if not use_gpu:
         return None
+    if tool == "litert":
+        if "GPU accelerator could not be loaded" in text:
+            raise ProfilerError("LiteRT's GPU accelerator could not be loaded on the phone (push "
+                                "libLiteRtClGlAccelerator.so with --accelerator-library)")
+        return "LiteRT GPU accelerator, CPU off, full delegation required"
     said = _DELEGATION.search(text)
     if not _FULLY_DELEGATED.search(text):
         raise ProfilerError("the GPU delegate did not take the whole graph" + (f" ({said.group(1)})" if said else
@@ -404,22 +445,39 @@ def check_benchmark_output(text: str, *, use_gpu: bool) -> str | None:
 class AdbBenchmarkRunner:
     """Pushes ``benchmark_model`` once, then pushes and times model files on one device."""
 
-    def __init__(self, transport: Transport, benchmark_binary: str, *, remote_dir: str = DEFAULT_REMOTE_DIR) -> None:
+    def __init__(self, transport: Transport, benchmark_binary: str, *, remote_dir: str = DEFAULT_REMOTE_DIR,
+                 tool: str | None = None, accelerator_library: str | None = None) -> None:
+        """``tool``: ``"tflite"`` or ``"litert"`` (default: detected from the binary's ``--help`` on the phone).
+        ``accelerator_library``: LiteRT's GPU accelerator (``libLiteRtClGlAccelerator.so``), pushed beside the
+        binary and found through ``LD_LIBRARY_PATH``; LiteRT's tool needs it for the GPU."""
+        if tool is not None and tool not in BENCHMARK_TOOLS:
+            raise ProfilerError(f"unknown benchmark_model tool {tool!r} (valid: {', '.join(BENCHMARK_TOOLS)})")
         self.transport = transport
         self.benchmark_binary = os.fspath(benchmark_binary)
         self.remote_dir = remote_dir.rstrip("/") or "/"
         self.remote_binary = posixpath.join(self.remote_dir, "benchmark_model")
+        self.tool = tool
+        self.accelerator_library = os.fspath(accelerator_library) if accelerator_library else None
         self._prepared = False
 
     def prepare(self) -> None:
-        """Create the remote folder, push the binary, make it executable (once)."""
+        """Create the remote folder, push the binary (and LiteRT's accelerator library), make it executable, and
+        tell which benchmark_model it is (once)."""
         if self._prepared:
             return
         if not os.path.isfile(self.benchmark_binary):
             raise ProfilerError(f"benchmark_model binary not found: {self.benchmark_binary}")
+        if self.accelerator_library and not os.path.isfile(self.accelerator_library):
+            raise ProfilerError(f"accelerator library not found: {self.accelerator_library}")
         _shell(self.transport, ["mkdir", "-p", self.remote_dir])
         self.transport.push(self.benchmark_binary, self.remote_binary)
         _shell(self.transport, ["chmod", "755", self.remote_binary])
+        if self.tool is None:
+            _, out, err = _shell(self.transport, [self.remote_binary, "--help"], check=False)  # exits 1 by design
+            self.tool = detect_benchmark_tool(f"{out}\n{err}")
+        if self.accelerator_library:
+            self.transport.push(self.accelerator_library,
+                                posixpath.join(self.remote_dir, os.path.basename(self.accelerator_library)))
         self._prepared = True
 
     def push_model(self, model_path: str) -> str:
@@ -461,11 +519,17 @@ class AdbBenchmarkRunner:
         statistics, it ignored a flag, or (GPU) the delegate did not take the whole graph.
         """
         self.prepare()
+        tool = self.tool or "tflite"
+        if use_gpu and tool == "litert" and not self.accelerator_library:
+            raise ProfilerError("LiteRT's benchmark_model needs its GPU accelerator library on the phone: give "
+                                "--accelerator-library path/to/libLiteRtClGlAccelerator.so")
         remote = self.push_model(model_path)
         argv = build_benchmark_command(
             self.remote_binary, remote, num_threads=num_threads, use_gpu=use_gpu, warmup_runs=warmup_runs,
             num_runs=num_runs, min_secs=min_secs, max_secs=max_secs, signature=signature,
-            taskset_mask=taskset_mask, gpu_precision_loss_allowed=gpu_precision_loss_allowed, extra_args=extra_args,
+            taskset_mask=taskset_mask, gpu_precision_loss_allowed=gpu_precision_loss_allowed, tool=tool,
+            library_dir=self.remote_dir if (tool == "litert" and self.accelerator_library) else None,
+            extra_args=extra_args,
         )
         try:
             attempt = 0
@@ -491,7 +555,7 @@ class AdbBenchmarkRunner:
                 _last_line(err, out),
             )
             raise ProfilerError(f"benchmark_model failed on {self.transport.serial} (exit {rc}): {detail}")
-        delegation = check_benchmark_output(text, use_gpu=use_gpu)
+        delegation = check_benchmark_output(text, use_gpu=use_gpu, tool=tool)
         return AdbBenchmarkResult(
             benchmark=parse_benchmark_model_output(text),
             command=argv,
@@ -544,6 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="CPU affinity: a hex mask (e.g. c0), 'auto' (default: the fastest cores for --threads, "
                              "read from the phone's cpufreq) or 'none'")
     parser.add_argument("--max-secs", type=float, default=None, help="--max_secs cap per run")
+    parser.add_argument("--tool", choices=("auto", *BENCHMARK_TOOLS), default="auto",
+                        help="which benchmark_model: TFLite's or LiteRT's CompiledModel one (default: detected)")
+    parser.add_argument("--accelerator-library", default=None,
+                        help="LiteRT's GPU accelerator (libLiteRtClGlAccelerator.so), for LiteRT's tool with --use-gpu")
     parser.add_argument("--max-thermal-status", type=int, default=1,
                         help="re-run a unit after which the phone's thermal status is above this (0 none, 1 light, "
                              "2 moderate: throttling); -1 never re-runs")
@@ -555,7 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import hashlib  # noqa: PLC0415
 
         transport = AdbTransport(args.serial, adb_path=args.adb)
-        runner = AdbBenchmarkRunner(transport, args.benchmark_binary, remote_dir=args.remote_dir)
+        runner = AdbBenchmarkRunner(transport, args.benchmark_binary, remote_dir=args.remote_dir,
+                                    tool=None if args.tool == "auto" else args.tool,
+                                    accelerator_library=args.accelerator_library)
         device = read_device_info(transport)
         max_freqs = read_cpu_max_freqs(transport)
         mask: str | None
@@ -581,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "max_secs": args.max_secs, "clock": "benchmark_model (on device)",
                        "max_thermal_status": args.max_thermal_status, "hot_reruns": args.hot_reruns,
                        "cooldown_s": args.cooldown_s},
+            "tool": args.tool,  # each record's "tool" says which one ran (detected when auto)
             "versions": {"benchmark_binary": os.path.basename(args.benchmark_binary),
                          "benchmark_binary_sha256": binary_sha, "build_fingerprint": device.build_fingerprint},
         }
@@ -595,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hot_reruns=args.hot_reruns, cooldown_s=args.cooldown_s,
             )
             out = result.to_dict()
+            out["tool"] = runner.tool
             out["stats"] = out.pop("benchmark")
             out["latency_ms"] = result.benchmark.latency_ms
             out["statistic"] = result.benchmark.statistic

@@ -64,8 +64,12 @@ def profile_cmd(
                                         min=1)] = 5,
     serial: Annotated[Optional[str], typer.Option(help="adb serial of the phone (pixel).")] = None,
     delegate: Annotated[str, typer.Option(help="pixel: cpu or gpu delegate.")] = "cpu",
-    benchmark_binary: Annotated[Optional[Path], typer.Option(help="pixel: TFLite benchmark_model built for the phone "
-                                                                  "(or set ZENDEPLOY_BENCHMARK_MODEL).")] = None,
+    benchmark_binary: Annotated[Optional[Path], typer.Option(help="pixel: benchmark_model built for the phone, "
+                                                                  "TFLite's or LiteRT's (or set "
+                                                                  "ZENDEPLOY_BENCHMARK_MODEL).")] = None,
+    accelerator_library: Annotated[Optional[Path], typer.Option(
+        help="pixel with LiteRT's benchmark_model and --delegate gpu: its libLiteRtClGlAccelerator.so (or set "
+             "ZENDEPLOY_ACCELERATOR_LIBRARY).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Table path (default: "
                                                    "latency_tables/<device>-<backend>-<precision>-b<B>-<space>-r<R>.json)")] = None,
     keep_work: Annotated[bool, typer.Option(help="Keep converted unit files after success.")] = False,
@@ -86,8 +90,10 @@ def profile_cmd(
         from ..latency.profile_job import ProfileRequest, prepare_profile
         from ..search.budgets import parse_count
 
-        options = {"serial": serial} | ({"delegate": delegate, "benchmark_binary": str(benchmark_binary)
-                                         if benchmark_binary else None} if device == "pixel" else {})
+        options = {"serial": serial} | ({"delegate": delegate,
+                                         "benchmark_binary": str(benchmark_binary) if benchmark_binary else None,
+                                         "accelerator_library": str(accelerator_library) if accelerator_library
+                                         else None} if device == "pixel" else {})
         job = prepare_profile(ProfileRequest(
             device=device, space=space, resolution=res, dataset=dataset, num_classes=num_classes, batch=batch,
             precision=precision, threads=threads, grid_networks=grid_networks,

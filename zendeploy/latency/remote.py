@@ -164,7 +164,7 @@ class PixelBackend(Backend):
     pass_statistic = "median_ms"  # benchmark_model's median (its mean on old versions)
 
     def __init__(self, *, serial: str | None = None, delegate: str | None = "cpu", benchmark_binary: str | None = None,
-                 transport=None, adb_path: str = "adb", **kw):
+                 transport=None, adb_path: str = "adb", accelerator_library: str | None = None, **kw):
         serial = serial or os.environ.get("ANDROID_SERIAL")  # adb's own variable; how a farm node names its phone
         super().__init__(serial=serial, delegate=delegate, **kw)
         if self.precision == "int8":
@@ -184,7 +184,10 @@ class PixelBackend(Backend):
                 raise ZProfilerError("device 'pixel' needs --serial or ANDROID_SERIAL (see `adb devices -l`)")
             transport = adb.AdbTransport(serial, adb_path=adb_path)
         self.transport = transport
-        self.runner = adb.AdbBenchmarkRunner(transport, binary)
+        # LiteRT's CompiledModel benchmark_model needs its GPU accelerator library pushed beside it
+        library = accelerator_library or os.environ.get("ZENDEPLOY_ACCELERATOR_LIBRARY")
+        self.runner = adb.AdbBenchmarkRunner(transport, binary, accelerator_library=library)
+        _wrap_profiler_errors(self.runner.prepare)()  # push the binary, tell TFLite's tool from LiteRT's
         self.info = _wrap_profiler_errors(adb.read_device_info)(transport)
         self.temperatures: list[float] = []
         # pinned to the fastest cores for the thread count, read from the phone's cpufreq (cpu6-7 on a Tensor Pixel)
@@ -229,7 +232,8 @@ class PixelBackend(Backend):
         build = f"; build {info['build_fingerprint']}" if info.get("build_fingerprint") else ""
         gpu = self.delegate == "gpu"
         return {"device": self.device, "device_name": name or "android phone", "backend": self.backend,
-                "backend_version": f"TFLite benchmark_model ({binary}{sha}){build}",
+                "backend_version": f"{'LiteRT CompiledModel' if self.runner.tool == 'litert' else 'TFLite'} "
+                                   f"benchmark_model ({binary}{sha}){build}",
                 "threads": self.threads,
                 "affinity": (f"taskset {self.mask} (cpu{','.join(map(str, self.cores))}: the fastest cores by "
                              f"cpufreq)" if self.mask else None),
