@@ -166,3 +166,21 @@ def test_plan_names_follow_the_model_bytes_and_the_tensorrt_version(tmp_path):
     assert plan_name(a, "basic k3/s1", "fp16", "10.8.0") != name  # an upgraded TensorRT builds anew
     a.write_bytes(b"model two")
     assert plan_name(a, "basic k3/s1", "fp16", "10.7.0.23") != name  # so does a changed unit
+
+
+def test_gpu_check_script_reports_each_part_and_exits_cleanly(tmp_path, capsys):
+    """tools/gpu_check.py is what runs on a lent GPU machine; without one every part says why in one line."""
+    import importlib.util as iu
+    import json
+
+    spec = iu.spec_from_file_location("gpu_check", ROOT / "tools" / "gpu_check.py")
+    gpu_check = iu.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    out = tmp_path / "report.json"
+    assert gpu_check.main(["--sizes", "64", "--repeats", "5", "--output", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"identity", "nvml", "timing"}
+    printed = capsys.readouterr().out
+    assert printed.startswith("GPU: ") and "NVML: " in printed
+    if not report["nvml"]["available"]:
+        assert report["nvml"]["reason"] in printed
