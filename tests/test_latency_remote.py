@@ -44,10 +44,28 @@ def test_pixel_profile_through_adb_double(tmp_path):
     assert state["pass"] == 0 and state["thermal_status"] == 0 and state["cpu_freq_khz"]["7"] > 0
 
 
+def test_pixel_table_says_when_the_tool_printed_no_median(tmp_path):
+    """TFLite 2.4's benchmark_model prints count/avg/std/min/max only: the entries hold its mean under median_ms,
+    and the table's provenance says so."""
+    pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF fake arm64 binary")
+    fake = FakeTransport("R5CT1234", fixture_text("benchmark_model_tflite2.4_android_mi11.txt"))
+    backend = make_backend("pixel", serial="R5CT1234", transport=fake, benchmark_binary=str(binary))
+    plan = plan_profile([parse_structure("SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,1,1)")], [], 8,
+                        num_classes=10, corners=False)
+    settings = ProfileSettings(passes=1, timing=TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0))
+    table = profile_table(backend, plan, tmp_path / "old.json", space=SpaceInfo(name="resnet", resolution=8,
+                                                                                num_classes=10), settings=settings)
+    n = len(plan.units)
+    assert any(f"printed no median for {n} of {n} timings" in note for note in table.provenance.notes)
+    assert all(e.latency_ms == pytest.approx(249.684) for e in table.entries)  # the mean, said to be one
+
+
 def test_pixel_needs_binary_and_serial(monkeypatch):
     pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
     monkeypatch.delenv("ZENDEPLOY_BENCHMARK_MODEL", raising=False)
-    with pytest.raises(ProfilerError, match="needs TFLite's benchmark_model"):
+    with pytest.raises(ProfilerError, match="needs a benchmark_model for the phone"):
         make_backend("pixel", serial="X")
     with pytest.raises(ProfilerError, match="needs --serial"):
         make_backend("pixel", benchmark_binary="/bin/true")

@@ -258,7 +258,8 @@ def _time_here(backend: Backend, items: dict[str, Path], reference_key: str, set
     host = environment_fingerprint()
     if states:
         host["device_state"] = states
-    return Timed(provenance=backend.provenance(), host=host, drift=drift_summary(reference_key, ref))
+    return Timed(provenance=backend.provenance(), host=host, drift=drift_summary(reference_key, ref),
+                 notes=backend.notes())
 
 
 def profile_table(

@@ -177,7 +177,7 @@ class PixelBackend(Backend):
         self._adb = adb
         binary = benchmark_binary or os.environ.get("ZENDEPLOY_BENCHMARK_MODEL")
         if not binary:
-            raise ZProfilerError("device 'pixel' needs TFLite's benchmark_model for the phone: give "
+            raise ZProfilerError("device 'pixel' needs a benchmark_model for the phone (TFLite's or LiteRT's): give "
                                  "--benchmark-binary PATH or set ZENDEPLOY_BENCHMARK_MODEL")
         if transport is None:
             if not serial:
@@ -190,6 +190,7 @@ class PixelBackend(Backend):
         _wrap_profiler_errors(self.runner.prepare)()  # push the binary, tell TFLite's tool from LiteRT's
         self.info = _wrap_profiler_errors(adb.read_device_info)(transport)
         self.temperatures: list[float] = []
+        self.timings = self.mean_only = 0  # runs timed; runs whose benchmark_model printed no median
         # pinned to the fastest cores for the thread count, read from the phone's cpufreq (cpu6-7 on a Tensor Pixel)
         self.max_freqs = _wrap_profiler_errors(adb.read_cpu_max_freqs)(transport)
         cores = adb.fastest_cores(self.max_freqs, self.threads or 1)
@@ -212,11 +213,19 @@ class PixelBackend(Backend):
             if t is not None:
                 self.temperatures.append(t)
         med = b.latency_ms
+        self.timings += 1
+        self.mean_only += b.statistic != "median"
         std = b.std_ms or 0.0
         p10, p90, source = phone_p10_p90(b.p5_ms, b.p95_ms, b.min_ms, b.max_ms, med)
         return _Stats(n=b.count or settings.min_runs, median_ms=med, mean_ms=b.avg_ms, min_ms=b.min_ms or med,
                       p10_ms=p10, p90_ms=p90, std_ms=std,
                       extra={"statistic": b.statistic, "p10_p90": source, "p5_ms": b.p5_ms, "p95_ms": b.p95_ms})
+
+    def notes(self):
+        if not self.mean_only:
+            return []
+        return [f"benchmark_model printed no median for {self.mean_only} of {self.timings} timings (an old build): "
+                f"their median_ms is the tool's mean and p10/p90 are interpolated from min/max"]
 
     def device_state(self):
         """Thermal status, battery temperature and the cores' current frequencies after a pass."""

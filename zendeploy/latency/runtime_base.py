@@ -117,6 +117,11 @@ class Backend:
     def provenance(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def notes(self) -> list[str]:
+        """What the table's provenance should say about how this backend's timings were taken (e.g. a phone whose
+        benchmark_model printed no median)."""
+        return []
+
     def device_state(self) -> dict[str, Any] | None:
         """A reading of the device's clocks / power / temperature, taken after every timing pass and kept in the
         table's ``provenance.host.device_state`` (None: this runtime has nothing to read, e.g. a shared CPU)."""
