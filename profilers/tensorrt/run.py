@@ -309,23 +309,10 @@ def _itemsize(trt, dtype) -> int:
     return int(np.dtype(trt.nptype(dtype)).itemsize)
 
 
-def time_engine(
-    engine: bytes | str | os.PathLike[str],
-    *,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
-    warmup: int = 20,
-    repeats: int | None = 100,
-    min_time_s: float | None = 1.0,
-    max_repeats: int = 10_000,
-    device: int = 0,
-    seed: int = 0,
-    cuda_graph: bool = True,
-) -> TimingStats:
+def time_engine(engine: bytes | str | os.PathLike[str], **options: Any) -> TimingStats:
     """GPU time (ms) of one inference of a serialised engine (bytes or a plan file): the statistics of
-    :func:`time_engine_detailed`."""
-    return time_engine_detailed(engine, input_shapes=input_shapes, warmup=warmup, repeats=repeats,
-                                min_time_s=min_time_s, max_repeats=max_repeats, device=device, seed=seed,
-                                cuda_graph=cuda_graph).stats
+    :func:`time_engine_detailed` (same options)."""
+    return time_engine_detailed(engine, **options).stats
 
 
 def time_engine_detailed(
@@ -426,28 +413,10 @@ def time_engine_detailed(
             cudart.cudaStreamDestroy(stream)
 
 
-def time_onnx_tensorrt(
-    onnx_path: str | os.PathLike[str],
-    *,
-    fp16: bool = False,
-    int8: bool = False,
-    timing_cache_path: str | os.PathLike[str] | None = None,
-    engine_path: str | os.PathLike[str] | None = None,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
-    workspace_mib: int | None = None,
-    warmup: int = 20,
-    repeats: int | None = 100,
-    min_time_s: float | None = 1.0,
-    max_repeats: int = 10_000,
-    device: int = 0,
-    cuda_graph: bool = True,
-) -> TimingStats:
+def time_onnx_tensorrt(onnx_path: str | os.PathLike[str], **options: Any) -> TimingStats:
     """:func:`build_engine` then :func:`time_engine`: GPU time (ms) of one inference of the ONNX
-    model as a TensorRT engine."""
-    return time_onnx_tensorrt_detailed(
-        onnx_path, fp16=fp16, int8=int8, timing_cache_path=timing_cache_path, engine_path=engine_path,
-        input_shapes=input_shapes, workspace_mib=workspace_mib, warmup=warmup, repeats=repeats,
-        min_time_s=min_time_s, max_repeats=max_repeats, device=device, cuda_graph=cuda_graph).stats
+    model as a TensorRT engine (the options of :func:`time_onnx_tensorrt_detailed`)."""
+    return time_onnx_tensorrt_detailed(onnx_path, **options).stats
 
 
 def time_onnx_tensorrt_detailed(
