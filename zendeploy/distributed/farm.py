@@ -80,7 +80,8 @@ class _DeviceTimer:
 
         run_pass(keys, p, timer, record, seed=seed)
         ref = timer(reference_key).median_ms
-        return {"records": records, "reference_ms": ref, "seconds": time.perf_counter() - t0}
+        return {"records": records, "reference_ms": ref, "seconds": time.perf_counter() - t0,
+                "device_state": self.backend.device_state(), "notes": self.backend.notes()}
 
     def close(self) -> bool:
         """Drop the runners and remove this timer's temporary folder (the units' files) from its node."""
@@ -185,6 +186,9 @@ class Farm:
                     shard["reference_ms"].append(round(out["reference_ms"], 5))
                     shard["seconds"] += out["seconds"]
                     shard["timings"] += len(out["records"]) + 1
+                    if out.get("device_state") is not None:  # a T4's clocks / a phone's thermal status
+                        shard.setdefault("device_state", []).append({"pass": p, **out["device_state"]})
+                    shard["backend_notes"] = out.get("notes") or []
                     atomic_write_json(shards_path, self.shards)
                     note(phase, phase_done, phase_total, info=self.describe_throughput())
                 todo = [k for k in todo if (k, p) not in journal.done]
@@ -209,11 +213,15 @@ class Farm:
         for name, s in self.shards.items():
             spread = drift_summary(reference_key, s["reference_ms"])["spread_pct"]
             notes.append(f"shard {name} on {s['host']}: {s['units']} units, reference spread {spread}%")
+            notes.extend(f"shard {name}: {n}" for n in s.get("backend_notes", []))
         ref_all = [v for s in self.shards.values() for v in s["reference_ms"]]
         drift = drift_summary(reference_key, ref_all)
         drift["shards"] = {name: drift_summary(reference_key, s["reference_ms"]) for name, s in self.shards.items()}
-        return Timed(provenance=dict(first["provenance"]), host=dict(first["host_fingerprint"]), drift=drift,
-                     notes=notes)
+        host = dict(first["host_fingerprint"])
+        states = {name: s["device_state"] for name, s in self.shards.items() if s.get("device_state")}
+        if states:
+            host["device_state"] = states  # per shard, one reading after each pass it timed
+        return Timed(provenance=dict(first["provenance"]), host=host, drift=drift, notes=notes)
 
     def _close(self, actors: dict) -> None:
         """Each timer still alive removes its temporary folder, then is killed (a lost node took its folder's

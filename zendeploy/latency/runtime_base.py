@@ -124,5 +124,6 @@ class Backend:
 
     def device_state(self) -> dict[str, Any] | None:
         """A reading of the device's clocks / power / temperature, taken after every timing pass and kept in the
-        table's ``provenance.host.device_state`` (None: this runtime has nothing to read, e.g. a shared CPU)."""
+        table's ``provenance.host.device_state``: a list of readings with their pass, or on a device farm one such
+        list per shard (None: this runtime has nothing to read, e.g. a shared CPU)."""
         return None
