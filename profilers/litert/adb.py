@@ -46,6 +46,7 @@ from profilers.common import (
     ProfilerError,
     add_timing_cli_args,
     cli_main,
+    file_sha256,
     run_manifest,
 )
 from profilers.litert.parse import BenchmarkModelResult, parse_benchmark_model_output
@@ -62,11 +63,13 @@ __all__ = [
     "check_benchmark_output",
     "core_mask",
     "detect_benchmark_tool",
+    "fastest_core_pinning",
     "fastest_cores",
     "read_battery_temperature",
     "read_cpu_cur_freqs",
     "read_cpu_max_freqs",
     "read_device_info",
+    "read_heat",
     "read_thermal_status",
     "time_tflite_on_device",
 ]
@@ -250,8 +253,6 @@ def core_mask(cores: Sequence[int]) -> str:
 
 
 _THERMAL_STATUS = re.compile(r"Thermal Status:\s*(\d+)")
-THERMAL_STATUS_NAMES = {0: "none", 1: "light", 2: "moderate", 3: "severe", 4: "critical", 5: "emergency",
-                        6: "shutdown"}  # android.os.PowerManager.THERMAL_STATUS_*
 
 
 def read_thermal_status(transport: Transport) -> int | None:
@@ -260,6 +261,26 @@ def read_thermal_status(transport: Transport) -> int | None:
     rc, out, _ = _shell(transport, ["dumpsys", "thermalservice"], check=False)
     m = _THERMAL_STATUS.search(out) if rc == 0 else None
     return int(m.group(1)) if m else None
+
+
+def read_heat(transport: Transport) -> tuple[float | None, int | None, dict[int, int]]:
+    """Battery temperature (C), thermal status and the cores' current frequencies (kHz): what is read around
+    every run and after every pass to tell a throttled timing from a cool one."""
+    return read_battery_temperature(transport), read_thermal_status(transport), read_cpu_cur_freqs(transport)
+
+
+def fastest_core_pinning(transport: Transport, threads: int) -> tuple[dict[int, int], list[int], str | None]:
+    """The phone's cores' maximum frequencies, the fastest cores for ``threads`` (:func:`fastest_cores`) and their
+    ``taskset`` mask (None when the phone does not expose cpufreq: the run is not pinned)."""
+    max_freqs = read_cpu_max_freqs(transport)
+    cores = fastest_cores(max_freqs, threads)
+    return max_freqs, cores, (core_mask(cores) if cores else None)
+
+
+def _check_tool(tool: str) -> str:
+    if tool not in BENCHMARK_TOOLS:
+        raise ProfilerError(f"unknown benchmark_model tool {tool!r} (valid: {', '.join(BENCHMARK_TOOLS)})")
+    return tool
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,8 +333,7 @@ def build_benchmark_command(
 
         [LD_LIBRARY_PATH=DIR] [taskset MASK] BINARY --graph=G --num_threads=N --use_cpu=.. --use_gpu=.. ...
     """
-    if tool not in BENCHMARK_TOOLS:
-        raise ProfilerError(f"unknown benchmark_model tool {tool!r} (valid: {', '.join(BENCHMARK_TOOLS)})")
+    _check_tool(tool)
     if tool == "litert" and use_xnnpack is not None:
         raise ProfilerError("LiteRT's benchmark_model has no --use_xnnpack (its CPU accelerator is XNNPACK)")
     if num_threads < 1:
@@ -450,13 +470,11 @@ class AdbBenchmarkRunner:
         """``tool``: ``"tflite"`` or ``"litert"`` (default: detected from the binary's ``--help`` on the phone).
         ``accelerator_library``: LiteRT's GPU accelerator (``libLiteRtClGlAccelerator.so``), pushed beside the
         binary and found through ``LD_LIBRARY_PATH``; LiteRT's tool needs it for the GPU."""
-        if tool is not None and tool not in BENCHMARK_TOOLS:
-            raise ProfilerError(f"unknown benchmark_model tool {tool!r} (valid: {', '.join(BENCHMARK_TOOLS)})")
+        self.tool = None if tool is None else _check_tool(tool)
         self.transport = transport
         self.benchmark_binary = os.fspath(benchmark_binary)
         self.remote_dir = remote_dir.rstrip("/") or "/"
         self.remote_binary = posixpath.join(self.remote_dir, "benchmark_model")
-        self.tool = tool
         self.accelerator_library = os.fspath(accelerator_library) if accelerator_library else None
         self._prepared = False
 
@@ -535,11 +553,9 @@ class AdbBenchmarkRunner:
             attempt = 0
             while True:
                 attempt += 1
-                before = read_battery_temperature(self.transport)
-                status_before, freq_before = read_thermal_status(self.transport), read_cpu_cur_freqs(self.transport)
+                before, status_before, freq_before = read_heat(self.transport)
                 rc, out, err = _shell(self.transport, argv, check=False)
-                after = read_battery_temperature(self.transport)
-                status_after, freq_after = read_thermal_status(self.transport), read_cpu_cur_freqs(self.transport)
+                after, status_after, freq_after = read_heat(self.transport)
                 hot = (max_thermal_status is not None and status_after is not None
                        and status_after > max_thermal_status)
                 if rc != 0 or not hot or attempt > hot_reruns:
@@ -620,24 +636,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        import hashlib  # noqa: PLC0415
-
         transport = AdbTransport(args.serial, adb_path=args.adb)
         runner = AdbBenchmarkRunner(transport, args.benchmark_binary, remote_dir=args.remote_dir,
                                     tool=None if args.tool == "auto" else args.tool,
                                     accelerator_library=args.accelerator_library)
         device = read_device_info(transport)
-        max_freqs = read_cpu_max_freqs(transport)
-        mask: str | None
-        if args.taskset == "auto":
-            cores = fastest_cores(max_freqs, args.threads)
-            mask = core_mask(cores) if cores else None
-        else:
+        max_freqs, _, mask = fastest_core_pinning(transport, args.threads)
+        if args.taskset != "auto":
             mask = None if args.taskset == "none" else args.taskset
-        binary_sha = None
-        if os.path.isfile(args.benchmark_binary):
-            with open(args.benchmark_binary, "rb") as f:
-                binary_sha = hashlib.sha256(f.read()).hexdigest()
+        binary_sha = file_sha256(args.benchmark_binary) if os.path.isfile(args.benchmark_binary) else None
         info = {
             "name": "litert-benchmark_model-adb",
             "device": device.to_dict(),

@@ -60,6 +60,7 @@ from profilers.common import (
     add_timing_cli_args,
     atomic_write_bytes,
     cli_main,
+    file_sha256,
     run_manifest,
     stats_result,
 )
@@ -455,15 +456,9 @@ def plan_name(onnx_path: str | os.PathLike[str], stem: str, precision: str, tens
     """``<stem>.<precision>.<first 12 hex of the ONNX file's sha256>.trt<version>.plan``: a saved engine
     names the model bytes and the TensorRT that built it, so a changed ONNX file or an upgraded
     TensorRT builds a new plan instead of timing a stale one."""
-    import hashlib  # noqa: PLC0415
-
-    digest = hashlib.sha256()
-    with open(onnx_path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     version = re.sub(r"[^0-9.]+", "", str(tensorrt_version)) or "unknown"
-    return f"{safe}.{precision}.{digest.hexdigest()[:12]}.trt{version}.plan"
+    return f"{safe}.{precision}.{file_sha256(onnx_path)[:12]}.trt{version}.plan"
 
 
 # --------------------------------------------------------------------------------------------

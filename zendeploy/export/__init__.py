@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from profilers.common import file_sha256
+
 from ..errors import ExportError, MissingExtraError, RegistryError, StructureError, ZenDeployError, require
 from ..registry import Registry, unknown_name_message
 
@@ -199,14 +201,6 @@ def default_name(source: str | Sequence[Any]) -> str:
     return "net_" + hashlib.sha1(r.structure.encode()).hexdigest()[:10]
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _first_line(exc: BaseException) -> str:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -303,7 +297,7 @@ def export(source: str | Sequence[Any], config: "ExportConfig", *, log: Callable
         resolution=res, num_classes=r.num_classes, se=r.se, batch=batch, dynamic_batch=dynamic_batch,
         layout=layout, precision=precision, opset=opset, input_name=INPUT_NAME, output_name=OUTPUT_NAME,
         input_shape=list(input_shape), weights=str(weights) if weights else None,
-        weights_sha256=_file_sha256(Path(weights)) if weights else None, untrained=weights is None,
+        weights_sha256=file_sha256(weights) if weights else None, untrained=weights is None,
         table=str(table) if table else None, output_dir=str(out), warnings=warnings, environment=_environment(),
     )
     lut = None

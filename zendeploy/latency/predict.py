@@ -258,11 +258,11 @@ class LatencyPredictor:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str, mtime: float) -> LatencyPredictor:
-    import hashlib
+    from profilers.common import file_sha256
 
     predictor = LatencyPredictor(load_table(path))
     predictor.path = path  # the table a search used, and its content hash, go into the search's fingerprint
-    predictor.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    predictor.sha256 = file_sha256(path)
     return predictor
 
 

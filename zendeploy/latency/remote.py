@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from profilers.common import file_sha256
+
 from ..errors import ProfilerError as ZProfilerError, require
 from .devices import DeviceSpec
 from .runtime_base import Backend, TimingSettings, _wrap_profiler_errors
@@ -192,10 +194,9 @@ class PixelBackend(Backend):
         self.temperatures: list[float] = []
         self.timings = self.mean_only = 0  # runs timed; runs whose benchmark_model printed no median
         # pinned to the fastest cores for the thread count, read from the phone's cpufreq (cpu6-7 on a Tensor Pixel)
-        self.max_freqs = _wrap_profiler_errors(adb.read_cpu_max_freqs)(transport)
-        cores = adb.fastest_cores(self.max_freqs, self.threads or 1)
-        self.cores, self.mask = cores, (adb.core_mask(cores) if cores else None)
-        self.binary_sha256 = _sha256(binary) if os.path.isfile(binary) else None
+        self.max_freqs, self.cores, self.mask = _wrap_profiler_errors(adb.fastest_core_pinning)(transport,
+                                                                                              self.threads or 1)
+        self.binary_sha256 = file_sha256(binary) if os.path.isfile(binary) else None
 
     def open(self, path):
         return Path(path)
@@ -229,9 +230,9 @@ class PixelBackend(Backend):
 
     def device_state(self):
         """Thermal status, battery temperature and the cores' current frequencies after a pass."""
-        adb, t = self._adb, self.transport
-        return {"thermal_status": adb.read_thermal_status(t), "battery_temperature_c": adb.read_battery_temperature(t),
-                "cpu_freq_khz": {str(k): v for k, v in adb.read_cpu_cur_freqs(t).items()}}
+        battery, status, freqs = self._adb.read_heat(self.transport)
+        return {"thermal_status": status, "battery_temperature_c": battery,
+                "cpu_freq_khz": {str(k): v for k, v in freqs.items()}}
 
     def provenance(self):
         info = self.info.to_dict()
@@ -253,12 +254,6 @@ class PixelBackend(Backend):
 
 PHONE_COOLDOWN_S = 30.0  # rest before re-running a unit after which the phone's thermal status was above 'light'
 
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def make_remote_backend(spec: DeviceSpec, **kwargs) -> Backend:
