@@ -370,3 +370,81 @@ def test_tenas_uses_pytorch_default_init_and_linear_regions_count_patterns():
     x = torch.randn((6, 3, 32, 32), generator=g)
     assert linear_region_count(model, x) == 6.0  # Gaussian inputs: all patterns distinct
     assert linear_region_count(model, torch.cat([x[:3], x[:3]])) == 3.0
+
+
+# ------------------------------------------------------------- tools/bench_proxies.py: the official code's column
+
+
+def test_bench_proxies_times_the_official_code_as_the_search_calls_it(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    tools = Path(__file__).resolve().parents[1] / "tools"
+    sys.path.insert(0, str(tools))
+    try:
+        bench_proxies = importlib.import_module("bench_proxies")
+    finally:
+        sys.path.remove(str(tools))
+    builds = []
+
+    def plain_net(num_classes, plainnet_struct, no_reslink, use_se):  # ZenNet/masternet.py's PlainNet signature
+        builds.append((plainnet_struct, no_reslink, use_se))
+        return ZenNet(resolve(plainnet_struct).blocks, num_classes=num_classes, se=use_se, residual=not no_reslink)
+
+    def compute_nas_score(gpu, model, mixup_gamma, resolution, batch_size, repeat):  # the official signature
+        assert gpu is None and repeat == 1 and mixup_gamma == 1e-2
+        x = torch.randn(batch_size, 3, resolution, resolution)
+        with torch.no_grad():
+            d = (model.forward_pre_gap(x) - model.forward_pre_gap(x + mixup_gamma * torch.randn_like(x))).abs()
+        return {"avg_nas_score": float(torch.log(d.sum((1, 2, 3)).mean()))}
+
+    official = (SimpleNamespace(PlainNet=plain_net), SimpleNamespace(compute_nas_score=compute_nas_score))
+    entry = SimpleNamespace(structure=resolve("test_tiny_resnet").structure, num_classes=10)
+    score = bench_proxies.official_scorer(official, entry, 16, 2, seed=0)
+    assert score(1) == score(1) != score(2)  # the global seed is set per repeat: reproducible, a fresh draw per i
+    assert builds[0] == (entry.structure, True, False)  # a fresh plain network per candidate, no SE
+    blocks = resolve("test_tiny_resnet").blocks
+    fast, ref, off, diff = bench_proxies.bench_zen(blocks, 10, 16, 2, 2, 0, official_fn=score)
+    assert fast > 0 and ref > 0 and off > 0 and diff < 1e-3
+    assert len(builds) == 3 + 3  # the official code ran in the warm-up and both timed rounds
+    assert bench_proxies.bench_zen(blocks, 10, 16, 2, 1, 0)[2] is None  # no checkout, no official column
+
+    not_checkout = subprocess.run([sys.executable, str(tools / "bench_proxies.py"), "--zennas-dir", str(tmp_path),
+                                   "--no-others"], capture_output=True, text=True)
+    assert not_checkout.returncode == 2
+    assert not_checkout.stderr.strip().splitlines() == [
+        f"error: --zennas-dir {tmp_path} is not a ZenNAS checkout: missing PlainNet/__init__.py, ZenNet/masternet.py, "
+        "ZeroShotProxy/compute_zen_score.py, global_utils.py"]
+
+
+# ----------------------------------------------------------------------- allocator settings for scoring processes
+
+
+def test_reuse_freed_memory_applies_once_can_be_refused_and_leaves_scores_alone(monkeypatch):
+    import platform
+    import subprocess
+    import sys
+
+    from zendeploy.proxies import allocator
+
+    monkeypatch.setattr(allocator, "_applied", None)
+    monkeypatch.setenv("ZENDEPLOY_MALLOC", "system")
+    assert allocator.reuse_freed_memory() is False
+    monkeypatch.setattr(allocator, "_applied", None)
+    monkeypatch.delenv("ZENDEPLOY_MALLOC")
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert allocator.reuse_freed_memory() is glibc  # mallopt accepted both settings (or not glibc: untouched)
+    assert allocator.reuse_freed_memory() is glibc  # once per process
+
+    code = ("from zendeploy.proxies.allocator import reuse_freed_memory; from zendeploy.proxies import compute_proxy; "
+            "on = reuse_freed_memory(); r = compute_proxy('zen', 'test_tiny_resnet', batch_size=4, repeats=2, seed=3); "
+            "print(on, repr(r.scores))")
+    outs = {}
+    for mode in ("", "system"):
+        env = {**__import__("os").environ, "ZENDEPLOY_MALLOC": mode}
+        outs[mode] = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                    check=True).stdout.split(" ", 1)
+    assert outs[""][0] == str(glibc) and outs["system"][0] == "False"
+    assert outs[""][1] == outs["system"][1]  # the same scores, bit for bit

@@ -3,13 +3,18 @@
 
     python tools/bench_proxies.py            # full: 3 nets x res {32, 224} x threads {1, 2}, 5 repeats
     python tools/bench_proxies.py --quick    # 2 repeats, ZenNet-0.5ms only at 32; baselines timed once
+    python tools/bench_proxies.py --zennas-dir ~/ZenNAS --no-others   # also the official code itself
 
 Table 1, Zen-Score: ``zen_score_fast`` (registered as ``zen``: functional layers, no ``nn.Module``) against
 ``zen_score_reference`` (the official loop on a freshly built ``ZenNet``), measured in the same process, interleaved
 (the order alternates every round), after one warm-up call of each, with the same generator seeds. Both timings
 include everything one score costs: weight drawing, and for the reference the model construction. We print medians,
 the speed-up ratio (reference / fast) and the largest score difference between the two (float32 round-off, which deep
-plain networks amplify).
+plain networks amplify). With ``--zennas-dir`` (a checkout of https://github.com/idstcv/ZenNAS, not shipped) a third
+implementation joins the interleaved rounds: the official code itself, as ``evolution_search.py`` calls it for every
+candidate (``PlainNet(..., no_reslink=True, use_se=False)`` built fresh, then ``compute_nas_score(..., repeat=1)``),
+and the table gains its seconds and the ratio official / fast. Its random draws are torch's global generator, so its
+scores are not comparable one by one (``tools/check_zen_official.py`` compares the scores).
 
 Table 2, the other registered proxies at resolution 32: median seconds per score (one repeat = one freshly
 initialised network), after one warm-up call per proxy. ``synflow`` cannot score a network whose last feature map is
@@ -42,28 +47,49 @@ def timed(fn, *args, **kwargs) -> tuple[float, float]:
     return time.perf_counter() - t0, value
 
 
-def bench_zen(blocks, num_classes, resolution, batch_size, repeats, seed):
+def official_scorer(official, entry, resolution, batch_size, seed):
+    """One official Zen-Score repeat as ``evolution_search.py`` computes it per candidate: a fresh ``PlainNet``
+    (no residual links, no SE), then ``compute_nas_score(repeat=1)``; the global seed set first."""
+    import torch
+
+    masternet, zen = official
+
+    def score(i):
+        torch.manual_seed(10_000_019 * (seed + 1) + i)
+        model = masternet.PlainNet(num_classes=entry.num_classes, plainnet_struct=entry.structure, no_reslink=True,
+                                   use_se=False)
+        return float(zen.compute_nas_score(gpu=None, model=model, mixup_gamma=1e-2, resolution=resolution,
+                                           batch_size=batch_size, repeat=1)["avg_nas_score"])
+
+    return score
+
+
+def bench_zen(blocks, num_classes, resolution, batch_size, repeats, seed, official_fn=None):
+    """Median seconds of the fast path, the reference loop and (given ``official_fn(i)``) the official code, timed
+    in interleaved rounds (the order reverses every round), and the largest |fast - reference| score difference."""
     from zendeploy.proxies.base import repeat_generator
     from zendeploy.proxies.zen import zen_score_fast, zen_score_reference
 
-    impls = {"fast": zen_score_fast, "reference": zen_score_reference}
+    def ours(fn):
+        return lambda i: fn(blocks, resolution=resolution, batch_size=batch_size,
+                            generator=repeat_generator(seed, i), num_classes=num_classes)
 
-    def call(which, i):
-        return timed(impls[which], blocks, resolution=resolution, batch_size=batch_size,
-                     generator=repeat_generator(seed, i), num_classes=num_classes)
-
-    call("fast", 0)  # warm-up (allocator, kernels, lazy imports)
-    call("reference", 0)
-    times = {"fast": [], "reference": []}
+    impls = {"fast": ours(zen_score_fast), "reference": ours(zen_score_reference)}
+    if official_fn is not None:
+        impls["official"] = official_fn
+    for fn in impls.values():
+        fn(0)  # warm-up (allocator, kernels, lazy imports)
+    times: dict[str, list[float]] = {k: [] for k in impls}
     max_diff = 0.0
     for i in range(repeats):
-        order = ("fast", "reference") if i % 2 == 0 else ("reference", "fast")
+        order = list(impls) if i % 2 == 0 else list(reversed(impls))
         scores = {}
         for which in order:
-            seconds, scores[which] = call(which, i)
+            seconds, scores[which] = timed(impls[which], i)
             times[which].append(seconds)
         max_diff = max(max_diff, abs(scores["fast"] - scores["reference"]))
-    return statistics.median(times["fast"]), statistics.median(times["reference"]), max_diff
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return medians["fast"], medians["reference"], medians.get("official"), max_diff
 
 
 def weight_count(blocks, resolution, num_classes) -> int:
@@ -105,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-others", action="store_true", help="skip the baseline-proxy table")
+    parser.add_argument("--zennas-dir", default=None,
+                        help="a checkout of https://github.com/idstcv/ZenNAS: time the official code too")
     parser.add_argument("--tenas-max-gb", type=float, default=2.0,
                         help="skip tenas when its per-sample gradient matrix exceeds this (default 2 GB)")
     args = parser.parse_args(argv)
@@ -120,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     from zendeploy.builder import resolve
     from zendeploy.errors import ZenDeployError
     from zendeploy.proxies import list_proxies
+    from zendeploy.zoo import get_zoo
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
@@ -127,12 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     except ZenDeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    official = None
+    if args.zennas_dir:
+        from check_zen_official import load_official  # the same loader (one-line errors) as the score check
+
+        official = load_official(args.zennas_dir)
     console.print(NOISE_NOTE)
     console.print(f"batch {args.batch_size}, {repeats} timed repeats, torch {torch.__version__}, "
                   f"{torch.get_num_threads()} default threads")
 
     zen_table = Table(title="Zen-Score: seconds per score (median), fast path vs official loop (model build included)")
-    for col in ("net", "res", "threads", "fast s", "reference s", "speed-up", "max |score diff|"):
+    columns = ["net", "res", "threads", "fast s", "reference s", "speed-up"]
+    columns += ["official s", "official / fast"] if official else []
+    for col in columns + ["max |score diff|"]:
         zen_table.add_column(col, justify="left" if col == "net" else "right")
     for name, r in resolved.items():
         for res in args.res:
@@ -140,11 +176,16 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                fast, ref, diff = bench_zen(r.blocks, r.num_classes, res, args.batch_size, repeats, args.seed)
-                zen_table.add_row(name, str(res), str(threads), f"{fast:.3f}", f"{ref:.3f}", f"{ref / fast:.2f}x",
-                                  f"{diff:.1e}")
+                off_fn = official_scorer(official, get_zoo(name), res, args.batch_size, args.seed) \
+                    if official else None
+                fast, ref, off, diff = bench_zen(r.blocks, r.num_classes, res, args.batch_size, repeats, args.seed,
+                                                 off_fn)
+                cells = [f"{fast:.3f}", f"{ref:.3f}", f"{ref / fast:.2f}x"]
+                cells += [f"{off:.3f}", f"{off / fast:.2f}x"] if off is not None else []
+                zen_table.add_row(name, str(res), str(threads), *cells, f"{diff:.1e}")
+                extra = f", official {off:.3f} s ({off / fast:.2f}x)" if off is not None else ""
                 console.print(f"  zen {name}@{res} x{threads}: fast {fast:.3f} s, reference {ref:.3f} s, "
-                              f"{ref / fast:.2f}x", highlight=False)
+                              f"{ref / fast:.2f}x{extra}", highlight=False)
     console.print(zen_table)
 
     if not args.no_others:

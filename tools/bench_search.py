@@ -8,7 +8,10 @@ resnet space at 32 under the official params1M budgets) it runs, for the same nu
 - ``official``: the official ``evolution_search.py`` loop written out below (string candidate lists built with sets
   and ``random.choice``, no cache, the Zen-Score of a built module on unseeded weights, and, when a latency budget is
   set, the latency of every candidate timed by running it: 3 warm-up forwards + 1 timed forward at the proxy batch
-  size, divided by the batch, as ``benchmark_network_latency.get_model_latency``; here on CPU in fp32).
+  size, divided by the batch, as ``benchmark_network_latency.get_model_latency``; here on CPU in fp32). It runs in a
+  process of its own, with the C allocator's defaults (zendeploy's scorers set ``reuse_freed_memory``), and with
+  ``--zennas-dir`` (a checkout of https://github.com/idstcv/ZenNAS) it scores with the official code itself
+  (``PlainNet`` + ``compute_nas_score``) instead of ``zen_score_reference``.
 
 It prints evaluations per second (proxy scores per second) and children per second, where the official loop's time
 went (scoring, latency timing, the rest), and the best score reached. The official best is the maximum of noisy
@@ -117,7 +120,10 @@ def _official_latency(blocks, batch, resolution, num_classes):
 
 
 def official_loop(space, dataset, budgets: Budgets, *, resolution, batch_size, population, max_evaluations,
-                  num_classes, seed, time_latency):
+                  num_classes, seed, time_latency, official=None):
+    """The official search loop; candidates are scored by ``zen_score_reference`` or, given ``official`` (the
+    ZenNAS modules ``check_zen_official.load_official`` returns), by the official code itself as its search calls
+    it: a fresh ``PlainNet(..., no_reslink=True, use_se=False)`` and ``compute_nas_score(repeat=1)``."""
     random.seed(seed)
     gen = torch.Generator().manual_seed(seed)
     initial = space.initial[dataset]
@@ -150,8 +156,15 @@ def official_loop(space, dataset, budgets: Budgets, *, resolution, batch_size, p
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
         try:
-            v = zen_score_reference(blocks, resolution=resolution, batch_size=batch_size, generator=g,
-                                    num_classes=num_classes)
+            if official is None:
+                v = zen_score_reference(blocks, resolution=resolution, batch_size=batch_size, generator=g,
+                                        num_classes=num_classes)
+            else:
+                torch.manual_seed(g.initial_seed())  # the official code draws from the global generator
+                masternet, zen = official
+                model = masternet.PlainNet(num_classes=num_classes, plainnet_struct=s, no_reslink=True, use_se=False)
+                v = zen.compute_nas_score(gpu=None, model=model, mixup_gamma=1e-2, resolution=resolution,
+                                          batch_size=batch_size, repeat=1)["avg_nas_score"]
             if not math.isfinite(v):
                 v = -9999
         except Exception:
@@ -195,8 +208,23 @@ def rescore(structure, resolution, batch_size, repeats):
     return r.score
 
 
+def _official_in_child(job: dict):
+    """The official loop in a process of its own: zendeploy's scorers set process-wide allocator settings
+    (``reuse_freed_memory``), which the official code, run as its users run it, does not have."""
+    torch.set_num_threads(1)
+    zennas_dir = job.pop("zennas_dir")
+    official = None
+    if zennas_dir:
+        from check_zen_official import load_official
+
+        official = load_official(zennas_dir)
+    return official_loop(load_space(job.pop("space_name")), official=official, **job)
+
+
 def run_setting(name, space_name, dataset, resolution, budgets, *, evals, population, batch_size, seed, workers,
-                step, predictor, time_latency, rescore_repeats, num_classes):
+                step, predictor, time_latency, rescore_repeats, num_classes, zennas_dir=None):
+    import multiprocessing
+
     space = load_space(space_name)
     rows = []
     common = dict(resolution=resolution, dataset=dataset, num_classes=num_classes, population=population,
@@ -210,10 +238,11 @@ def run_setting(name, space_name, dataset, resolution, budgets, *, evals, popula
                         rescore(r.best.structure, resolution, batch_size, rescore_repeats), r.best.params,
                         r.best.macs, f"cache hits {r.cache_hits}, rejected {sum(r.rejected.values())}"))
         print(f"  {name}: {method} done in {secs:.1f} s", file=sys.stderr)
-    off_budgets = budgets
-    best, score, st = official_loop(space, dataset, off_budgets, resolution=resolution, batch_size=batch_size,
-                                    population=population, max_evaluations=evals, num_classes=num_classes, seed=seed,
-                                    time_latency=time_latency)
+    job = dict(space_name=space_name, dataset=dataset, budgets=budgets, resolution=resolution, batch_size=batch_size,
+               population=population, max_evaluations=evals, num_classes=num_classes, seed=seed,
+               time_latency=time_latency, zennas_dir=zennas_dir)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        best, score, st = pool.apply(_official_in_child, (job,))
     cost = network_cost(parse_structure(best), resolution, num_classes=num_classes)
     other = st["seconds"] - st["score_s"] - st["latency_s"]
     rows.append(Row(name, "official loop", st["evaluations"], st["iterations"], st["seconds"], best, score,
@@ -239,8 +268,14 @@ def main(argv=None):
     ap.add_argument("--rescore-repeats", type=int, default=3)
     ap.add_argument("--only", choices=["imagenet", "cifar"], default=None)
     ap.add_argument("--json", type=str, default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--zennas-dir", default=None, help="a checkout of https://github.com/idstcv/ZenNAS: the official "
+                    "loop scores with the official code (default: zen_score_reference, the same loop on our modules)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.zennas_dir:
+        from check_zen_official import load_official
+
+        load_official(args.zennas_dir)  # a one-line error now, not after the zendeploy runs
 
     predictor = None
     if not args.no_latency:
@@ -251,6 +286,9 @@ def main(argv=None):
         else:
             predictor = StandInPredictor()
     lat = None if args.no_latency else 1e6  # loose: the budget exists (so the official loop times), never binds
+    if args.table and not args.no_latency:  # a table refuses budgets beyond what it covers: its slowest network
+        cov = getattr(predictor, "coverage", None) or predictor.table.coverage
+        lat = cov.network_latency_ms[1] / predictor.table.provenance.batch
 
     settings = []
     if args.only in (None, "imagenet"):  # scripts/Zen_NAS_ImageNet_flops400M.sh: 400M FLOPs, 14 layers
@@ -268,7 +306,7 @@ def main(argv=None):
             rows += run_setting(name, space, ds, res, budgets, evals=evals, population=pop, batch_size=bs,
                                 seed=seed, workers=args.workers, step=args.step, predictor=predictor,
                                 time_latency=not args.no_latency, rescore_repeats=args.rescore_repeats,
-                                num_classes=classes)
+                                num_classes=classes, zennas_dir=args.zennas_dir)
 
     lat_note = ("no latency budget" if args.no_latency else
                 f"latency: zendeploy/random {'table ' + args.table if args.table else 'stand-in predictor'}, "

@@ -105,9 +105,11 @@ def score_cmd(
         from ..builder import resolve
         from ..errors import ProxyError
         from ..proxies import compute_proxy, get_proxy
+        from ..proxies.allocator import reuse_freed_memory
 
         get_proxy(proxy)
         torch.set_num_threads(threads)
+        reuse_freed_memory()
         if module is not None:
             if structure or zoo or run:
                 raise ProxyError("give either --module or a structure (string, --zoo or --run), not both")
@@ -182,10 +184,12 @@ def _all_proxies(module, kwargs, in_channels, res, batch_size, seed, as_json) ->
 
     from ..errors import ProxyError
     from ..proxies import PROXIES, score_module
+    from ..proxies.allocator import reuse_freed_memory
 
     if res is None:
         raise ProxyError("--res is required for a --module model")
     torch.set_num_threads(1)
+    reuse_freed_memory()
     model = load_module(module, kwargs)
     results = [score_module(model, name, resolution=res, in_channels=in_channels, batch_size=batch_size, seed=seed)
                for name in PROXIES.names()]

@@ -29,9 +29,11 @@ from .runtime import RetryingTasks, check_same_versions, connect, require_ray, w
 def _score_on_worker(task: Callable[[ScoreRequest], ScoreResult], request: ScoreRequest) -> tuple[ScoreResult, dict]:
     import torch
 
+    from ..proxies.allocator import reuse_freed_memory  # (also registers the proxies)
+
     if torch.get_num_threads() != request.threads:
         torch.set_num_threads(request.threads)
-    from .. import proxies  # noqa: F401  (registration)
+    reuse_freed_memory()
 
     return task(request), worker_identity()
 

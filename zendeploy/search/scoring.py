@@ -101,8 +101,10 @@ class Scorer(Protocol):
 def _init_worker(threads: int) -> None:
     import torch
 
+    from ..proxies.allocator import reuse_freed_memory  # (also registers the proxies, once per worker)
+
     torch.set_num_threads(threads)
-    from .. import proxies  # noqa: F401  (registration, once per worker)
+    reuse_freed_memory()
 
 
 class LocalScorer:
@@ -122,8 +124,11 @@ class LocalScorer:
     def __enter__(self):
         import torch
 
+        from ..proxies.allocator import reuse_freed_memory
+
         self._saved_threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
+        reuse_freed_memory()
         if self.workers > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
