@@ -6,7 +6,7 @@ memory at the top of the heap beyond the trim threshold goes back to the kernel,
 page-faults its way in again. ``reuse_freed_memory`` raises the mmap threshold to glibc's maximum (32 MiB on 64-bit)
 and the trim threshold to 1 GiB, so those blocks stay in the process and are reused. Scores are unchanged (the same
 operations on the same numbers); the price is that the process keeps its peak heap resident. Measured with
-``tools/bench_allocator.py`` (README, "Throughput").
+``tools/bench_allocator.py`` (README, Zen-Score: "Against the official code").
 
 It is process-wide, so importing zendeploy never does it: the scorers call it where they set the torch thread count
 (``LocalScorer`` for this process, its worker processes, ``RayScorer``'s tasks), and so do ``zendeploy score`` and
