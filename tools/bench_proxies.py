@@ -32,6 +32,8 @@ import statistics
 import sys
 import time
 
+from check_zen_official import load_official, official_scores  # tools/, next to this script (stdlib imports only)
+
 DEFAULT_NETS = (
     "zennet_cifar10_model_size1M_res32",
     "zennet_imagenet1k_flops400M_SE_res224",
@@ -48,20 +50,9 @@ def timed(fn, *args, **kwargs) -> tuple[float, float]:
 
 
 def official_scorer(official, entry, resolution, batch_size, seed):
-    """One official Zen-Score repeat as ``evolution_search.py`` computes it per candidate: a fresh ``PlainNet``
-    (no residual links, no SE), then ``compute_nas_score(repeat=1)``; the global seed set first."""
-    import torch
-
-    masternet, zen = official
-
-    def score(i):
-        torch.manual_seed(10_000_019 * (seed + 1) + i)
-        model = masternet.PlainNet(num_classes=entry.num_classes, plainnet_struct=entry.structure, no_reslink=True,
-                                   use_se=False)
-        return float(zen.compute_nas_score(gpu=None, model=model, mixup_gamma=1e-2, resolution=resolution,
-                                           batch_size=batch_size, repeat=1)["avg_nas_score"])
-
-    return score
+    """Repeat ``i`` of the official Zen-Score (``check_zen_official.official_scores``: a fresh ``PlainNet``, then
+    ``compute_nas_score(repeat=1)``, the global seed set first)."""
+    return lambda i: official_scores(*official, entry, resolution, batch_size, repeats=1, seed=seed + i)[0]
 
 
 def bench_zen(blocks, num_classes, resolution, batch_size, repeats, seed, official_fn=None):
@@ -158,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     official = None
     if args.zennas_dir:
-        from check_zen_official import load_official  # the same loader (one-line errors) as the score check
-
-        official = load_official(args.zennas_dir)
+        official = load_official(args.zennas_dir)  # the same loader (one-line errors) as the score check
     console.print(NOISE_NOTE)
     console.print(f"batch {args.batch_size}, {repeats} timed repeats, torch {torch.__version__}, "
                   f"{torch.get_num_threads()} default threads")

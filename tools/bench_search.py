@@ -160,11 +160,10 @@ def official_loop(space, dataset, budgets: Budgets, *, resolution, batch_size, p
                 v = zen_score_reference(blocks, resolution=resolution, batch_size=batch_size, generator=g,
                                         num_classes=num_classes)
             else:
+                from check_zen_official import official_zen_score
+
                 torch.manual_seed(g.initial_seed())  # the official code draws from the global generator
-                masternet, zen = official
-                model = masternet.PlainNet(num_classes=num_classes, plainnet_struct=s, no_reslink=True, use_se=False)
-                v = zen.compute_nas_score(gpu=None, model=model, mixup_gamma=1e-2, resolution=resolution,
-                                          batch_size=batch_size, repeat=1)["avg_nas_score"]
+                v = official_zen_score(*official, s, num_classes, resolution, batch_size)
             if not math.isfinite(v):
                 v = -9999
         except Exception:

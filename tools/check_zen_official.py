@@ -90,16 +90,22 @@ def official_build(masternet, entry):
                               use_se=False)
 
 
+def official_zen_score(masternet, zen, structure: str, num_classes: int, resolution: int, batch_size: int) -> float:
+    """One official Zen-Score as ``evolution_search.py`` computes it per candidate: a freshly built plain network
+    (running_var starts at 1) and ``compute_nas_score(repeat=1)``, drawing from torch's global generator."""
+    model = masternet.PlainNet(num_classes=num_classes, plainnet_struct=structure, no_reslink=True, use_se=False)
+    info = zen.compute_nas_score(gpu=None, model=model, mixup_gamma=1e-2, resolution=resolution,
+                                 batch_size=batch_size, repeat=1)
+    return float(info["avg_nas_score"])
+
+
 def official_scores(masternet, zen, entry, resolution: int, batch_size: int, repeats: int, seed: int) -> list[float]:
     import torch
 
     scores = []
     for i in range(repeats):
         torch.manual_seed(10_000_019 * (seed + 1) + i)  # reproducible, and not our generators' seeds
-        model = official_build(masternet, entry)  # fresh model: running_var starts at 1, as in the search
-        info = zen.compute_nas_score(gpu=None, model=model, mixup_gamma=1e-2, resolution=resolution,
-                                     batch_size=batch_size, repeat=1)
-        scores.append(float(info["avg_nas_score"]))
+        scores.append(official_zen_score(masternet, zen, entry.structure, entry.num_classes, resolution, batch_size))
     return scores
 
 
