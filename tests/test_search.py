@@ -545,3 +545,42 @@ def test_cli_search_writes_run_and_errors(tmp_path):
     assert dev.exit_code == 1 and "--table" in dev.output
     space = _cli(["search", "--space", str(FIXTURES / "bad_field.yaml"), "--params", "1M", "-o", str(tmp_path / "w")])
     assert space.exit_code == 1 and "max_width" in space.output
+
+
+# ------------------------------------------------------- tools/bench_anytime.py: the closed loop's decision per point
+def test_bench_anytime_closed_loop_picks_best_scoring_that_meets_budget_as_measured():
+    import bench_anytime
+
+    point = {"structure": "A", "top": [{"structure": s, "raw": r} for s, r in (("A", 3.0), ("B", 2.0), ("C", 1.0))]}
+    over = bench_anytime.closed_loop(point, {"A": 1.2, "B": 1.1, "C": 0.9}, budget=1.0)
+    assert over["best_over"] and over["pick"] == "C" and over["pick_rank"] == 2 and over["pick_measured_ms"] == 0.9
+    meets = bench_anytime.closed_loop(point, {"A": 0.95, "B": 0.5, "C": 0.4}, budget=1.0)
+    assert not meets["best_over"] and meets["pick"] == "A" and meets["pick_rank"] == 0
+    none = bench_anytime.closed_loop(point, {"A": 2.0, "B": 2.0, "C": 2.0}, budget=1.0)
+    assert none["best_over"] and none["pick"] is None
+    assert bench_anytime.closed_loop({"structure": "A"}, {"A": 1.0}, budget=1.0) is None  # no top-k recorded
+
+
+def test_bench_anytime_measures_the_top_k_on_the_tables_backend(tmp_path):
+    """The benchmark's cifar-latency setting, cut to one random-search seed of 12 evaluations: the top-2 of each point
+    and the reference are timed for real with ONNX Runtime, and the summary carries the closed loop's rows."""
+    import subprocess
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "bench_anytime.py"
+    res = subprocess.run([sys.executable, str(tool), "--settings", "cifar-latency", "--strategies", "random",
+                          "--seeds", "1", "--evals", "6", "12", "--jobs", "1", "--rescore-repeats", "1",
+                          "--measure-top", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "closed loop = best-scoring of them that meets" in res.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    rows = summary["closed_loop"]["cifar-latency"]
+    assert rows["reference_measured_ms"] > 0 and rows["rows"]["12"]["random"]["runs"] == 1
+    measured = [json.loads(x) for x in (tmp_path / "measured.jsonl").read_text().splitlines()]
+    point = summary["results"][0]["points"][-1]
+    assert {t["structure"] for t in point["top"]} <= {m["structure"] for m in measured}
+    assert all(m["measured_ms"] > 0 for m in measured)
+    again = subprocess.run([sys.executable, str(tool), "--settings", "cifar-latency", "--strategies", "random",
+                            "--seeds", "1", "--evals", "6", "12", "--jobs", "1", "--rescore-repeats", "1",
+                            "--measure-top", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "0 run(s) to do, 1 done earlier" in again.stdout
+    assert "timing" not in again.stdout  # every network came from measured.jsonl

@@ -18,9 +18,17 @@ Settings:
 - ``cifar-latency``: the cifar setting with a latency budget from the shipped ONNX Runtime CPU table instead of the
   params budget: the table's prediction for the reference ZenNet.
 
+For a setting with a latency table, ``--measure-top K`` (default 5) closes the loop the way ``zendeploy search``
+does: after all searches end (so the timings do not share the cores with a search), the K best-scoring networks of
+every point are timed end to end on the table's backend with the table's statistic (cached in
+``<out>/measured.jsonl``), and the point's *closed-loop* network is the best-scoring of them that meets the budget as
+measured, re-scored like the rest. The summary then shows how often the best network is over the budget as measured
+and the Zen-Score of what the closed loop ships.
+
 Every finished run is appended to ``<out>/runs.jsonl`` as it ends, so an interrupted benchmark resumes.
 
     python tools/bench_anytime.py --settings cifar imagenet --seeds 5 --evals 250 500 1000 --jobs 2
+    python tools/bench_anytime.py --settings cifar-latency --seeds 5 --evals 250 500 1000 --jobs 2 --measure-top 5
 """
 
 from __future__ import annotations
@@ -66,6 +74,13 @@ def _latency_budget(cfg: dict) -> float:
     return float(pred.predict(r.blocks, cfg["resolution"], se=r.se, num_classes=cfg["num_classes"]).latency_ms)
 
 
+def _predicted_ms(predictor, structure: str, cfg: dict) -> float:
+    from zendeploy.space.structure import parse_structure
+
+    return float(predictor.predict(parse_structure(structure), cfg["resolution"],
+                                   num_classes=cfg["num_classes"]).latency_ms)
+
+
 def rescore(structure: str, cfg: dict, repeats: int) -> float:
     from zendeploy.proxies import compute_proxy
 
@@ -103,13 +118,72 @@ def run_one(job: dict) -> dict:
         first = [x for x in order[:n] if x[1] == x[1]]  # drop NaN
         if not first:
             continue
-        best, raw = max(first, key=lambda x: x[1])
+        ranked = sorted(first, key=lambda x: -x[1])
+        best, raw = ranked[0]
         if best not in cache:
             cache[best] = rescore(best, cfg, job["repeats"])
-        points.append({"evaluations": min(n, len(order)), "best_raw": raw, "rescored": cache[best],
-                       "structure": best})
+        point = {"evaluations": min(n, len(order)), "best_raw": raw, "rescored": cache[best], "structure": best}
+        if predictor is not None:  # the top-k the closed loop would measure, in score order, with predictions
+            point["top"] = [{"structure": s, "raw": v, "predicted_ms": _predicted_ms(predictor, s, cfg)}
+                            for s, v in ranked[:job.get("top", 5)]]
+        points.append(point)
     return {**job, "points": points, "evaluations_done": len(scores), "search_seconds": round(search_seconds, 1),
             "seconds_per_evaluation": round(search_seconds / max(len(scores), 1), 4)}
+
+
+def _reference_structure(cfg: dict) -> str:
+    from zendeploy.builder import resolve
+    from zendeploy.space.structure import format_structure
+
+    return format_structure(resolve(cfg["reference"]).blocks)
+
+
+def measure_tops(results: list[dict], setting: str, cache_path: Path) -> dict[str, float]:
+    """End-to-end ms per image of every network in the points' top-k of ``setting``, on the table's backend with the
+    table's settings and statistic; cached in ``cache_path`` (one JSON line per network, appended as measured)."""
+    from zendeploy.latency import load_predictor
+    from zendeploy.latency.backends import make_backend
+    from zendeploy.latency.profile import measure_networks
+    from zendeploy.space.structure import parse_structure
+
+    cfg = settings(setting)
+    cache: dict[str, float] = {}
+    if cache_path.exists():
+        for line in cache_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                if r["setting"] == setting:
+                    cache[r["structure"]] = r["measured_ms"]
+    wanted = sorted(({t["structure"] for r in results if r["setting"] == setting
+                      for p in r["points"] for t in p.get("top", ())} | {_reference_structure(cfg)}) - set(cache))
+    if not wanted:
+        return cache
+    prov = load_predictor(cfg["table"]).table.provenance
+    backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+    print(f"{setting}: timing {len(wanted)} network(s) end to end on {prov.device} ({len(cache)} cached)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(0, len(wanted), 10):  # in chunks, each appended as it ends: an interrupted run resumes
+            chunk = wanted[i:i + 10]
+            per_batch = measure_networks(backend, [parse_structure(x) for x in chunk], cfg["resolution"],
+                                         num_classes=cfg["num_classes"], workdir=Path(tmp), seed=i)
+            with cache_path.open("a") as f:
+                for x, v in zip(chunk, per_batch):
+                    cache[x] = v / backend.batch
+                    f.write(json.dumps({"setting": setting, "structure": x, "measured_ms": cache[x]}) + "\n")
+    return cache
+
+
+def closed_loop(point: dict, measured: dict[str, float], budget: float) -> dict | None:
+    """The closed loop's decision for one point: the best-scoring of its top-k that meets ``budget`` as measured
+    (None when the point has no top-k or none of it was measured)."""
+    top = [t for t in point.get("top", ()) if t["structure"] in measured]
+    if not top:
+        return None
+    best_ms = measured.get(point["structure"])
+    pick = next((t for t in top if measured[t["structure"]] <= budget), None)
+    return {"best_measured_ms": best_ms, "best_over": best_ms is not None and best_ms > budget,
+            "pick": pick["structure"] if pick else None, "pick_rank": top.index(pick) if pick else None,
+            "pick_measured_ms": measured[pick["structure"]] if pick else None}
 
 
 def _summary(results: list[dict], setting: str, strategy: str, n: int) -> list[float]:
@@ -120,6 +194,46 @@ def _summary(results: list[dict], setting: str, strategy: str, n: int) -> list[f
             if pts:
                 vals.append(pts[0]["rescored"])
     return vals
+
+
+def _print_closed_loop(results: list[dict], setting: str, budget: float, args, measured: dict[str, float]) -> dict:
+    """Print and return, per strategy and N: how many best networks are over the budget as measured, and the
+    re-scored Zen-Score of the closed loop's choice (median, min..max over seeds)."""
+    cfg = settings(setting)
+    ref_ms = measured.get(_reference_structure(cfg))
+    print(f"{'':12s} as measured end to end (top-{args.measure_top} per point; closed loop = best-scoring of them "
+          f"that meets {budget:.3f} ms as measured; {cfg['reference']} measures {ref_ms:.3f} ms):")
+    print(f"{'evaluations':>12s}" + "".join(f"{s:>30s}" for s in args.strategies))
+    rescored: dict[str, float] = {}
+    out: dict = {"budget_ms": budget, "reference_measured_ms": ref_ms, "rows": {}}
+    for n in args.evals:
+        cells = []
+        for strategy in args.strategies:
+            over, total, vals, ratios = 0, 0, [], []
+            for r in results:
+                if r["setting"] != setting or r["strategy"] != strategy:
+                    continue
+                p = next((q for q in r["points"] if q["evaluations"] == n), None)
+                d = closed_loop(p, measured, budget) if p else None
+                if d is None:
+                    continue
+                total += 1
+                over += int(d["best_over"])
+                if d["best_measured_ms"]:
+                    ratios.append(d["best_measured_ms"] / budget)
+                if d["pick"] is not None:
+                    if d["pick"] not in rescored:
+                        rescored[d["pick"]] = p["rescored"] if d["pick"] == p["structure"] else \
+                            rescore(d["pick"], cfg, args.rescore_repeats)
+                    vals.append(rescored[d["pick"]])
+                p["closed_loop"] = {**d, "rescored": rescored.get(d["pick"]) if d["pick"] else None}
+            out["rows"].setdefault(str(n), {})[strategy] = {"over": over, "runs": total, "picked": vals,
+                                                          "best_measured_over_budget": ratios}
+            cells.append(f"{statistics.median(vals):6.1f} ({min(vals):.1f}..{max(vals):.1f}) over {over}/{total}"
+                         if vals else (f"- over {over}/{total}" if total else "-"))
+        if any(c != "-" for c in cells):
+            print(f"{n:12d}" + "".join(f"{c:>30s}" for c in cells))
+    return out
 
 
 def plot(results: list[dict], refs: dict, out: Path, evals: list[int]) -> None:
@@ -167,6 +281,9 @@ def main() -> int:
                     help='per setting and strategy, a smaller largest N, e.g. \'{"imagenet": 500}\'')
     ap.add_argument("--rescore-repeats", type=int, default=4)
     ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
+    ap.add_argument("--measure-top", type=int, default=5,
+                    help="settings with a latency table: time the K best networks of every point end to end after "
+                         "the searches and report the closed loop's choice (0: off)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_anytime")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +295,7 @@ def main() -> int:
                 r = json.loads(line)
                 done[(r["setting"], r["strategy"], r["seed"], r["evals"])] = r
 
-    refs, latency = {}, {}
+    refs, latency, loops = {}, {}, {}
     for setting in args.settings:
         cfg = settings(setting)
         refs[setting] = (cfg["reference"], rescore(cfg["reference"], cfg, args.rescore_repeats))
@@ -195,7 +312,7 @@ def main() -> int:
                     continue
                 jobs.append(dict(setting=setting, strategy=strategy, seed=seed, evals=max(checkpoints),
                                  checkpoints=checkpoints, repeats=args.rescore_repeats,
-                                 latency_ms=latency.get(setting)))
+                                 latency_ms=latency.get(setting), top=max(args.measure_top, 1)))
     jobs.sort(key=lambda j: -j["evals"])  # longest first: the pool finishes together
     print(f"{len(jobs)} run(s) to do, {len(done)} done earlier; {args.jobs} at a time", flush=True)
     results = list(done.values())
@@ -229,10 +346,13 @@ def main() -> int:
         secs = [r["seconds_per_evaluation"] for r in results if r["setting"] == setting]
         if secs:
             print(f"{'':12s} median {statistics.median(secs):.2f} s per evaluation (search time / evaluations)")
+        if setting in latency and args.measure_top > 0:
+            loops[setting] = _print_closed_loop(results, setting, latency[setting], args,
+                                                measure_tops(results, setting, args.out / "measured.jsonl"))
         print()
     plot(results, refs, args.out / "anytime.png", args.evals)
     (args.out / "summary.json").write_text(json.dumps({"references": refs, "latency_budgets": latency,
-                                                        "results": results}, indent=1))
+                                                        "closed_loop": loops, "results": results}, indent=1))
     print(f"wrote {args.out / 'anytime.png'} and {args.out / 'summary.json'}")
     return 0
 
