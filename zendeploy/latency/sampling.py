@@ -185,8 +185,14 @@ def _template(initial: Sequence[BlockSpec], rng: random.Random, space, lead: str
     return blocks, frozen
 
 
+#: The most parameters a sampled network may have: its fp32 weights must fit protobuf's 2 GiB single-file ONNX limit
+#: (with room for the graph), since ``zendeploy export`` refuses larger models and a table times what export ships.
+MAX_EXPORTABLE_PARAMS = int(0.9 * 2**31 / 4)
+
+
 def _new_network_macs(blocks, seen: set, layers: int | None, resolution: int, num_classes: int) -> int | None:
-    """The MACs of ``blocks`` when it is a new structure within the layer limit that runs at ``resolution``."""
+    """The MACs of ``blocks`` when it is a new structure within the layer limit that runs at ``resolution`` and that
+    ``zendeploy export`` can write (at most ``MAX_EXPORTABLE_PARAMS`` parameters)."""
     from ..space.structure import num_layers
 
     if format_structure(blocks) in seen or (layers and num_layers(blocks) > layers):
@@ -195,7 +201,8 @@ def _new_network_macs(blocks, seen: set, layers: int | None, resolution: int, nu
         feature_resolutions(blocks, resolution)
     except StructureError:
         return None
-    return network_cost(blocks, resolution, num_classes=num_classes).macs
+    cost = network_cost(blocks, resolution, num_classes=num_classes)
+    return None if cost.params > MAX_EXPORTABLE_PARAMS else cost.macs
 
 
 def sample_covering_networks(space, dataset: str, n: int, *, resolution: int, seed: int, min_macs: float,
