@@ -302,3 +302,17 @@ def test_on_demand_timing_never_mixes_devices(tiny_table, tmp_path):
     pred = LatencyPredictor(load_table(tiny_table))
     timer = OnDemandUnits(pred, make_backend("cpu", threads=2), tmp_path / "t.json", tmp_path / "w", settings=FAST)
     assert timer(parse_structure(BOTTLENECK), ["test"]) is False and timer.refused and timer.units == 0
+
+
+def test_samplers_never_draw_a_network_export_cannot_write():
+    """A network whose fp32 weights pass protobuf's 2 GiB ONNX limit (``zendeploy export`` refuses it) is never
+    sampled for a table: the default validation of a resnet table at 224 once drew one and died in the exporter."""
+    from zendeploy.cost import network_cost
+    from zendeploy.latency.sampling import MAX_EXPORTABLE_PARAMS, _new_network_macs
+
+    giant = parse_structure("SuperConvK3BNRELU(3,64,2,1)SuperResK3K3(64,2048,2,2048,1)SuperResK3K3(2048,8192,2,8192,2)"
+                            "SuperConvK1BNRELU(8192,4096,1,1)")
+    assert network_cost(giant, 224, num_classes=1000).params > MAX_EXPORTABLE_PARAMS
+    assert _new_network_macs(giant, set(), None, 224, 1000) is None
+    small = parse_structure("SuperConvK3BNRELU(3,32,2,1)SuperResK3K3(32,64,2,32,1)SuperConvK1BNRELU(64,256,1,1)")
+    assert _new_network_macs(small, set(), None, 224, 1000) == network_cost(small, 224, num_classes=1000).macs

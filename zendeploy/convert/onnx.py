@@ -13,7 +13,8 @@ PyTorch marks that exporter deprecated; its deprecation warnings are silenced he
 it can be revisited when it is removed.
 
 The file is written atomically (temporary file + ``os.replace``) after ``onnx.checker.check_model(full_check=True)``
-passed; models over 2 GB (protobuf's limit; no ZenNet comes close) are refused rather than split into side files.
+passed; models over 2 GB (protobuf's limit; no official ZenNet comes close, and the latency samplers never draw
+one: `latency.sampling.MAX_EXPORTABLE_PARAMS`) are refused rather than split into side files.
 Provenance goes into ``metadata_props`` (string to string): zendeploy and torch versions, date, plus ``metadata``.
 """
 
