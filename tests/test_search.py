@@ -551,14 +551,16 @@ def test_cli_search_writes_run_and_errors(tmp_path):
 def test_bench_anytime_closed_loop_picks_best_scoring_that_meets_budget_as_measured():
     import bench_anytime
 
-    point = {"structure": "A", "top": [{"structure": s, "raw": r} for s, r in (("A", 3.0), ("B", 2.0), ("C", 1.0))]}
-    over = bench_anytime.closed_loop(point, {"A": 1.2, "B": 1.1, "C": 0.9}, budget=1.0)
-    assert over["best_over"] and over["pick"] == "C" and over["pick_rank"] == 2 and over["pick_measured_ms"] == 0.9
-    meets = bench_anytime.closed_loop(point, {"A": 0.95, "B": 0.5, "C": 0.4}, budget=1.0)
-    assert not meets["best_over"] and meets["pick"] == "A" and meets["pick_rank"] == 0
-    none = bench_anytime.closed_loop(point, {"A": 2.0, "B": 2.0, "C": 2.0}, budget=1.0)
+    A, B, C = (f"SuperConvK3BNRELU(3,{w},1,1)SuperResK3K3({w},32,2,16,1)SuperConvK1BNRELU(32,64,1,1)"
+               for w in (32, 24, 16))
+    point = {"structure": A, "top": [{"structure": s, "raw": r} for s, r in ((A, 3.0), (B, 2.0), (C, 1.0))]}
+    over = bench_anytime.closed_loop(point, {A: 1.2, B: 1.1, C: 0.9}, budget=1.0)
+    assert over["best_over"] and over["pick"] == C and over["pick_rank"] == 2 and over["pick_measured_ms"] == 0.9
+    meets = bench_anytime.closed_loop(point, {A: 0.95, B: 0.5, C: 0.4}, budget=1.0)
+    assert not meets["best_over"] and meets["pick"] == A and meets["pick_rank"] == 0
+    none = bench_anytime.closed_loop(point, {A: 2.0, B: 2.0, C: 2.0}, budget=1.0)
     assert none["best_over"] and none["pick"] is None
-    assert bench_anytime.closed_loop({"structure": "A"}, {"A": 1.0}, budget=1.0) is None  # no top-k recorded
+    assert bench_anytime.closed_loop({"structure": A}, {A: 1.0}, budget=1.0) is None  # no top-k recorded
 
 
 def test_bench_anytime_measures_the_top_k_on_the_tables_backend(tmp_path):

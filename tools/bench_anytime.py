@@ -174,16 +174,30 @@ def measure_tops(results: list[dict], setting: str, cache_path: Path) -> dict[st
 
 
 def closed_loop(point: dict, measured: dict[str, float], budget: float) -> dict | None:
-    """The closed loop's decision for one point: the best-scoring of its top-k that meets ``budget`` as measured
-    (None when the point has no top-k or none of it was measured)."""
+    """The closed loop's decision for one point, made by the search's own ``measure_candidates`` on the cached
+    measurements: the best-scoring of its top-k that meets ``budget`` as measured (None when the point has no top-k
+    or none of it was measured)."""
+    from types import SimpleNamespace
+
+    from zendeploy.search import Budgets
+    from zendeploy.search.report import measure_candidates
+    from zendeploy.space.structure import format_structure
+
     top = [t for t in point.get("top", ()) if t["structure"] in measured]
     if not top:
         return None
+
+    def cached(networks, resolution, *, se=False):
+        return [measured[format_structure(b)] for b in networks]
+
+    d = measure_candidates(cached, [SimpleNamespace(structure=t["structure"], latency_ms=t.get("predicted_ms"))
+                                    for t in top], resolution=0, se=False, budgets=Budgets(latency_ms=budget),
+                           best=SimpleNamespace(structure=point["structure"]))
+    pick = d["chosen_structure"] if d["chosen_meets_budget_measured"] else None
     best_ms = measured.get(point["structure"])
-    pick = next((t for t in top if measured[t["structure"]] <= budget), None)
-    return {"best_measured_ms": best_ms, "best_over": best_ms is not None and best_ms > budget,
-            "pick": pick["structure"] if pick else None, "pick_rank": top.index(pick) if pick else None,
-            "pick_measured_ms": measured[pick["structure"]] if pick else None}
+    return {"best_measured_ms": best_ms, "best_over": best_ms is not None and best_ms > budget, "pick": pick,
+            "pick_rank": [t["structure"] for t in top].index(pick) if pick else None,
+            "pick_measured_ms": measured[pick] if pick else None}
 
 
 def _summary(results: list[dict], setting: str, strategy: str, n: int) -> list[float]:
