@@ -316,3 +316,138 @@ def test_samplers_never_draw_a_network_export_cannot_write():
     assert _new_network_macs(giant, set(), None, 224, 1000) is None
     small = parse_structure("SuperConvK3BNRELU(3,32,2,1)SuperResK3K3(32,64,2,32,1)SuperConvK1BNRELU(64,256,1,1)")
     assert _new_network_macs(small, set(), None, 224, 1000) == network_cost(small, 224, num_classes=1000).macs
+
+
+def test_an_anchor_refits_the_calibration_on_networks_measured_now(tiny_table, tmp_path):
+    """A table re-anchored on some of its calibration networks measured again (here: the host twice as fast, the
+    measurements given, nothing timed) predicts from the anchor's fit; clearing it restores the as-built table, a
+    refit keeps it, and saving and loading keeps it."""
+    from zendeploy.cost import network_cost
+    from zendeploy.latency.anchor import anchor_structures, clear_anchor, fit_anchor
+    from zendeploy.latency.tables import save_table
+
+    table = load_table(tiny_table)
+    picks = anchor_structures(table, 4)
+    macs = {s: network_cost(parse_structure(s), 16, num_classes=10).macs for s in table.calibration.structures}
+    assert len(picks) == 4 and set(picks) <= set(macs)
+    assert min(macs[s] for s in picks) == min(macs.values()) and max(macs[s] for s in picks) == max(macs.values())
+    with pytest.raises(LatencyTableError, match="at least 4 networks"):
+        anchor_structures(table, 3)
+    built = dict(zip(table.calibration.structures, table.calibration.measured_ms))
+    anchored = fit_anchor(table, picks, [built[s] / 2 for s in picks])
+    a = anchored.anchor
+    assert a is not None and a.calibration.fitted_on == 4 and a.speed_ratio == pytest.approx(0.5, rel=0.2)
+    assert anchored.effective_calibration() is a.calibration and anchored.calibration == table.calibration
+    assert anchored.coverage == table.coverage  # budgets are checked against the range as built, anchored or not
+    before = LatencyPredictor(table).predict(parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms
+    after = LatencyPredictor(anchored).predict(parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms
+    assert after == pytest.approx(before / 2, rel=0.2)
+    path = save_table(anchored, tmp_path / "anchored.json")
+    assert load_table(path).anchor == a
+    assert LatencyPredictor(clear_anchor(load_table(path))).predict(
+        parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms == pytest.approx(before)
+    refitted = refit_table(load_table(path))
+    assert refitted.anchor is not None and refitted.anchor.calibration.structures == picks
+    assert refitted.anchor.calibration.measured_ms == a.calibration.measured_ms
+    with pytest.raises(LatencyTableError, match="4 anchor networks but 3 measurements"):
+        fit_anchor(table, picks, [1.0, 1.0, 1.0])
+
+
+def test_anchor_measures_on_this_host_only(tiny_table, tmp_path):
+    """Real ONNX Runtime: ``zendeploy latency anchor`` measures the networks and writes the anchored table; --clear
+    removes the anchor; a table of another CPU is anchored as a transfer (and says so); one of another setup (2
+    threads, another runtime version) is refused in one line."""
+    from typer.testing import CliRunner
+
+    from zendeploy.cli.app import app
+    from zendeploy.latency.anchor import check_anchorable
+
+    table = tmp_path / "t.json"
+    table.write_bytes(tiny_table.read_bytes())
+    with pytest.raises(LatencyTableError, match="cannot anchor the table on this host: threads differs"):
+        check_anchorable(load_table(table), make_backend("cpu", threads=2))
+    res = CliRunner().invoke(app, ["latency", "anchor", "--table", str(table), "--networks", "4", "--passes", "1"])
+    assert res.exit_code == 0, res.output
+    assert "re-anchored on 4 calibration networks measured now" in " ".join(res.output.split())
+    a = load_table(table).anchor
+    assert a is not None and len(a.calibration.measured_ms) == 4 and all(v > 0 for v in a.calibration.measured_ms)
+    assert a.host.get("cpu_model") is not None
+    res = CliRunner().invoke(app, ["latency", "anchor", "--table", str(table), "--clear"])
+    assert res.exit_code == 0 and load_table(table).anchor is None
+    data = json.loads(table.read_text())
+    data["provenance"]["device_name"] = "another CPU"  # units measured on another processor: a transfer
+    table.write_text(json.dumps(data))
+    res = CliRunner().invoke(app, ["latency", "anchor", "--table", str(table), "--networks", "4", "--passes", "1"])
+    assert res.exit_code == 0, res.output
+    assert load_table(table).anchor.transferred_from == "another CPU"
+    res = CliRunner().invoke(app, ["latency", "predict", "--table", str(table), GRID[0]])
+    assert "its units were measured on another CPU" in " ".join(res.output.split())
+    data["provenance"]["backend_version"] = "onnxruntime 0.1"  # another runtime: refused
+    table.write_text(json.dumps(data))
+    res = CliRunner().invoke(app, ["latency", "anchor", "--table", str(table), "--networks", "4"])
+    assert res.exit_code == 1 and "cannot anchor the table on this host: backend_version differs" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_search_anchors_its_table_once_and_resumes_with_the_same_anchor(tiny_table, tmp_path):
+    """``search --anchor``: the table's networks are measured at the start (real ONNX Runtime), kept in the run
+    folder, reused by --resume (same fingerprint, nothing measured again); a corrupt anchor file is one line; a
+    remote table cannot be anchored."""
+    from zendeploy.latency.anchor import ANCHOR_FILE
+    from zendeploy.search.job import SearchRequest, prepare_search
+
+    table = tmp_path / "t.json"
+    table.write_bytes(tiny_table.read_bytes())
+    out = tmp_path / "run"
+    # a params budget: the tiny table's latency range is too narrow for a budget to stay inside it at any host speed
+    from zendeploy.search import space_from_dict
+
+    basic_only = space_from_dict(dict(SPACE_FILE, block_types=[["SuperResK3K3"]]), source="test")
+    kw = dict(space=basic_only, res=16, num_classes=10, population=4, iterations=4, proxy="params",
+              batch_size=1, table=str(table), params="20K", top_k=2, checkpoint_every=0.0)
+    job = prepare_search(SearchRequest(out, anchor=4, **kw))
+    assert job.hooks.predictor.table.anchor is not None and job.hooks.predictor.anchor_sha256
+    result, _ = job.run()
+    record = json.loads((out / ANCHOR_FILE).read_text())
+    assert len(record["structures"]) == 4 and result.report["settings"]["predictor"]["anchor"]["networks"] == 4
+    stamp = (out / ANCHOR_FILE).stat().st_mtime_ns
+    again = prepare_search(SearchRequest(out, anchor=4, resume=True, **kw))
+    assert (out / ANCHOR_FILE).stat().st_mtime_ns == stamp  # reused, not measured again
+    assert again.hooks.predictor.anchor_sha256 == job.hooks.predictor.anchor_sha256
+    again.run()
+    from zendeploy.search.job import _auto_anchor
+    from zendeploy.search.measure import local_measure_fn
+
+    pred = load_predictor(table)  # the CLI's default: 12 with a latency budget on a table of this host, else 0
+    fn, _ = local_measure_fn(None, pred, tmp_path / "m")
+    assert _auto_anchor(pred, fn, 1.0) == 12 and _auto_anchor(pred, fn, None) == 0 and _auto_anchor(pred, None, 1.0) == 0
+    assert prepare_search(SearchRequest(tmp_path / "auto", anchor=None, **kw)).hooks.predictor.table.anchor is None
+    (out / ANCHOR_FILE).write_text("{not json")
+    with pytest.raises(LatencyTableError, match="anchor file .* is corrupt; delete it"):
+        prepare_search(SearchRequest(out, anchor=4, resume=True, **kw))
+    data = json.loads(table.read_text())
+    data["provenance"]["device"] = "pixel"
+    remote = tmp_path / "pixel.json"
+    remote.write_text(json.dumps(data))
+    with pytest.raises(BudgetError, match="--anchor measures networks on the table's device, which this host cannot"):
+        prepare_search(SearchRequest(tmp_path / "r", anchor=4, **{**kw, "table": str(remote)}))
+    assert prepare_search(SearchRequest(tmp_path / "r2", anchor=None, **{**kw, "table": str(remote)})
+                          ).hooks.predictor.table.anchor is None  # the default leaves a remote table as written
+
+
+def test_validate_with_an_anchor_reports_both(tiny_table, tmp_path):
+    """``validate --anchor``: the anchor networks are measured in the same passes as the held-out ones; the report
+    holds the anchored accuracy and the as-built one, and a revalidation re-anchors on the same measurements."""
+    from zendeploy.latency.validate import revalidate, validate_table
+
+    table = tmp_path / "t.json"
+    data = json.loads(tiny_table.read_text())
+    data["space"]["definition"]["block_types"] = [["SuperResK3K3"]]  # the units the tiny table measured
+    table.write_text(json.dumps(data))
+    report = validate_table(table, samples=3, passes=1, anchor=4, official=False, workdir=tmp_path / "v")
+    assert report.as_built is not None and report.calibrated is not None
+    assert report.anchor["networks"] == 4 and len(report.anchor["measured_ms"]) == 4
+    assert not set(report.anchor["structures"]) & set(report.structures)  # anchors are never held-out networks
+    again = revalidate(report, table)
+    assert again.calibrated.mape_pct == pytest.approx(report.calibrated.mape_pct)
+    assert again.as_built.mape_pct == pytest.approx(report.as_built.mape_pct)

@@ -238,7 +238,8 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         table=table_path, population=settings.population, iterations=settings.iterations,
         max_evaluations=settings.max_evaluations, proxy=settings.proxy, batch_size=settings.batch_size,
         seed=settings.seed, strategy=settings.strategy, top_k=settings.top_k,
-        resume=(search_dir / CHECKPOINT_NAME).is_file()))
+        resume=(search_dir / CHECKPOINT_NAME).is_file(),
+        anchor=None if settings.table is not None else 0))  # a given table is re-anchored to this host's speed
     result, _ = job.run(progress=search_progress)
     seconds["search"] = round(time.perf_counter() - t, 2)
     best = result.best

@@ -197,6 +197,9 @@ def predict_cmd(
                             structure=r.structure, resolution=resolution, table=str(table)))
             return
         cal = "calibrated" if pred.calibrated else "sum of units (table has no calibration)"
+        anchor = predictor.table.anchor
+        if anchor is not None:
+            cal = f"calibrated, re-anchored {anchor.date[:10]}"
         console.print(f"latency {pred.latency_ms:.4f} ms per image (95% interval {pred.low_ms:.4f} .. "
                       f"{pred.high_ms:.4f} ms, {cal}) at batch {pred.batch} on {pred.device} ({pred.backend}, "
                       f"{pred.precision}); {pred.batch_latency_ms:.4f} ms per batch", highlight=False)
@@ -210,6 +213,11 @@ def predict_cmd(
                 console.print(f"  - {reason}", highlight=False, markup=False)
         else:
             console.print("inside the table's coverage", highlight=False)
+        if anchor is not None:
+            console.print(f"the table was re-anchored on {len(anchor.calibration.structures)} networks measured on "
+                          f"{anchor.host.get('cpu_model') or 'its host'} at {anchor.date} ({anchor.speed_ratio:.2f}x "
+                          f"the as-built predictions)" + (f"; its units were measured on {anchor.transferred_from}"
+                                                          if anchor.transferred_from else ""), highlight=False)
         if units:
             t = Table("unit key", "ms", "sigma ms", "origin")
             for u in pred.units:
@@ -228,6 +236,9 @@ def validate_cmd(
     plot: Annotated[Optional[Path], typer.Option(help="Scatter plot PNG (default: next to the table).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Report JSON (default: next to the "
                                                                           "table).")] = None,
+    anchor: Annotated[int, typer.Option(help="Also measure this many of the table's calibration networks in the same "
+                                             "passes and re-anchor the table on them before predicting (what "
+                                             "`search --anchor` does); 0: the table as written.", min=0)] = 0,
     as_json: JsonOpt = False,
 ):
     """Measure held-out networks end to end and report the table's accuracy (raw and calibrated)."""
@@ -237,7 +248,7 @@ def validate_cmd(
 
         stem = table.with_suffix("")
         with phase_progress(not as_json) as progress:
-            report = validate_table(table, samples=samples, passes=passes,
+            report = validate_table(table, samples=samples, passes=passes, anchor=anchor,
                                     plot_path=plot or Path(f"{stem}.validation.png"), progress=progress)
         out = save_report(report, output or Path(f"{stem}.validation.json"))
         if as_json:
@@ -295,13 +306,67 @@ def print_accuracy_table(report) -> None:
     for col in ("prediction", "MAPE %", "within 5%", "within 10%", "max err %", "bias %", "Kendall tau",
                 "budget violations"):
         t.add_column(col, justify="right")
-    for name, acc in (("sum of units", report.raw), ("calibrated", report.calibrated)):
+    rows = [("sum of units", report.raw), ("calibrated", report.calibrated)]
+    if report.as_built is not None:  # validate --anchor: the table as written, then re-anchored on this host
+        rows = [("sum of units", report.raw), ("calibrated, as built", report.as_built),
+                (f"calibrated, re-anchored ({report.anchor.get('networks')} networks)", report.calibrated)]
+    for name, acc in rows:
         if acc is None:
             continue
         t.add_row(name, f"{acc.mape_pct:.2f}", f"{acc.within_5_pct:.0f}%", f"{acc.within_10_pct:.0f}%",
                   f"{acc.max_abs_error_pct:.1f}", f"{acc.mean_error_pct:+.2f}", f"{acc.kendall_tau:.3f}",
                   f"{acc.violation_rate_pct:.1f}% of {acc.predicted_under_budget}")
     console.print(t)
+    if report.anchor:
+        console.print(f"re-anchored on {report.anchor['networks']} calibration networks measured in the same passes: "
+                      f"this host ran at {report.anchor['speed_ratio']:.2f}x the as-built predictions")
+
+
+@latency_app.command("anchor")
+def anchor_cmd(
+    table: TableOpt = ...,  # type: ignore[assignment]
+    networks: Annotated[int, typer.Option(help="Calibration networks to measure again (spread over their MACs).",
+                                          min=4)] = 12,
+    passes: Annotated[int, typer.Option(help="Shuffled timing passes per network.", min=1)] = 5,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Anchored table (default: in place).")]
+    = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the anchor: predict from the as-built calibration "
+                                                        "again (nothing is timed).")] = False,
+    as_json: JsonOpt = False,
+):
+    """Re-anchor a table to this host's speed now: measure some of its calibration networks end to end again and
+    refit the calibration on them (the units stay as built). Only on the table's own device."""
+
+    def body():
+        from ..latency.anchor import anchor_table, clear_anchor
+        from ..latency.backends import make_backend
+        from ..latency.tables import load_table, save_table
+
+        old = load_table(table)
+        out = output or table
+        if clear:
+            save_table(clear_anchor(old), out)
+            console.print(f"{out}: anchor removed; predictions use the calibration as built")
+            return
+        p = old.provenance
+        backend = make_backend(p.device, batch=p.batch, threads=p.threads or 1, precision=p.precision)
+        work = Path(f"{Path(table).with_suffix('')}.work") / "anchor"
+        with phase_progress(not as_json) as progress:
+            new = anchor_table(old, backend, networks=networks, passes=passes, workdir=work, progress=progress)
+        save_table(new, out)
+        a = new.anchor
+        if as_json:
+            print_json({"table": str(out), "anchor": a.model_dump(mode="json") if a else None})
+            return
+        if a is not None:
+            built = old.calibration
+            console.print(f"{out}: re-anchored on {len(a.calibration.structures)} calibration networks measured now; "
+                          f"this host runs at {a.speed_ratio:.2f}x the as-built predictions; calibration error "
+                          f"{a.calibration.mape_calibrated:.1f}% leave-one-out (as built "
+                          f"{built.mape_calibrated if built else float('nan'):.1f}% on {built.fitted_on if built else 0} "
+                          f"networks)", highlight=False)
+
+    run_command(body)
 
 
 @latency_app.command("tables")
@@ -331,7 +396,8 @@ def tables_cmd(
                     (a, b), (c, d) = r["covered_macs"], r["covered_ms_per_image"]
                     covers = f"{format_count(a)}-{format_count(b)}, {c:.3g}-{d:.3g}"
                 tab.add_row(r["path"], f"{r['device']} ({r['device_name']})", r["backend_version"], r["precision"],
-                            str(r["batch"]), r["space"], str(r["resolution"]), str(r["entries"]), covers, r["date"])
+                            str(r["batch"]), r["space"], str(r["resolution"]), str(r["entries"]), covers,
+                            r["date"] + (f" (re-anchored {r['anchored'][:10]})" if r.get("anchored") else ""))
         console.print(tab)
 
     run_command(body)

@@ -118,6 +118,10 @@ def search_command(
         "--tighten-rounds", help="When none of the top-k meets the latency budget as measured, search again (in "
                                  "-o DIR/tightenN) with the predicted budget tightened by the measured error, up to "
                                  "this many times.", min=0)] = 0,
+    anchor: Annotated[Optional[int], typer.Option(
+        "--anchor", help="Re-measure this many of the table's calibration networks on this host first and refit the "
+                         "table's calibration on them (the host's speed now; kept in -o DIR for --resume). Default: "
+                         "12 with a latency budget on a table of this host's device, else 0.", min=0)] = None,
 ):
     def body():
         from ..search.job import SearchRequest, prepare_search
@@ -127,14 +131,22 @@ def search_command(
             device=device, table=table, flops=flops, params=params, max_layers=max_layers, population=population,
             iterations=iterations, max_evaluations=max_evaluations, proxy=proxy, batch_size=batch_size,
             num_classes=num_classes, seed=seed, workers=workers, step=step, strategy=strategy, top_k=top_k,
-            resume=resume, checkpoint_every=checkpoint_every, tighten_rounds=tighten_rounds)
+            resume=resume, checkpoint_every=checkpoint_every, tighten_rounds=tighten_rounds, anchor=anchor)
         scorer = None
         if ray is not None:
             from ..distributed.scoring import RayScorer
 
             scorer = RayScorer(ray, num_cpus=ray_cpus)
-        job = prepare_search(request, scorer=scorer)
+        from .latency import phase_progress
+
+        with phase_progress() as anchor_progress:
+            job = prepare_search(request, scorer=scorer, anchor_progress=anchor_progress)
         _advise(request, ray)
+        anchor_info = getattr(job.hooks.predictor, "table", None) and job.hooks.predictor.table.anchor
+        if anchor_info is not None and getattr(job.hooks.predictor, "anchor_sha256", None):
+            err_console.print(f"latency table re-anchored on {len(anchor_info.calibration.structures)} networks "
+                              f"measured here: this host runs at {anchor_info.speed_ratio:.2f}x its as-built "
+                              f"predictions (--anchor 0 to search with the table as written)", highlight=False)
         if job.reused_units:
             err_console.print(f"note: {job.reused_units} unit(s) timed on demand by earlier searches reused",
                               highlight=False)

@@ -2,7 +2,8 @@
 
 A table's coverage is derived from what it measured, never declared: per unit family the kernels, strides, input
 resolutions, SE and shortcut variants and the channel ranges of its entries; and the range of whole networks (MACs,
-end-to-end latency per batch) its calibration was fitted on. ``profile_table`` stores it in the table, and a table
+end-to-end latency per batch, as measured when the table was built, also for a re-anchored table) its calibration
+was fitted on. ``profile_table`` stores it in the table, and a table
 written before coverage existed gets it computed on load, from the same fields.
 
 ``check_network`` lists, in one short line each, why a network lies outside (an empty list: inside). The predictor

@@ -102,6 +102,7 @@ class LatencyPredictor:
 
     path: str | None = None  # set by ``load_predictor``
     sha256: str | None = None
+    anchor_sha256: str | None = None  # set by ``anchor.anchored_predictor``: the anchor measured for a search
 
     def __init__(self, table: LatencyTable, *, neighbours: int = 3):
         self.table = table
@@ -230,7 +231,7 @@ class LatencyPredictor:
         units = [self.predict_unit(p.unit, p.resolution) for p in placed]
         raw = sum(u.latency_ms for u in units)
         measured = sum(u.latency_ms for u in units if u.origin == "measured")
-        cal = self.table.calibration
+        cal = self.table.effective_calibration()  # the anchor's, when the table was re-anchored to this host
         boundary = self.batch * sum(p.unit.in_channels * p.resolution ** 2
                                     + p.unit.out_channels * _out_res(p) ** 2 for p in placed) / 1e6
         y = apply_calibration(cal, raw, len(units), boundary)

@@ -363,7 +363,7 @@ def profile_table(
 def calibrate(table: LatencyTable, networks: Sequence[Sequence[BlockSpec]], measured_ms: Sequence[float]):
     """Fit ``y = a + b * sum + c * n_units [+ d * boundary elements]`` of ``table``'s unit predictions to networks
     measured end to end (the boundary term from ``IO_TERM_MIN_NETWORKS`` networks on)."""
-    predictor = LatencyPredictor(table.model_copy(update={"calibration": None}))
+    predictor = LatencyPredictor(table.model_copy(update={"calibration": None, "anchor": None}))
     preds = [predictor.predict(blocks, table.space.resolution, num_classes=table.space.num_classes)
              for blocks in networks]
     from .calibrate import IO_TERM_MIN_NETWORKS
@@ -378,7 +378,8 @@ def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequen
     """The same measurements, fitted again by this version of zendeploy: new unit models from the entries and a new
     calibration from the calibration networks stored with their measured latencies, plus ``extra_networks``
     (structures, ms per batch) measured later on the same device (``latency/sidecar.py``), and ``extra_entries``
-    timed on demand by searches (``latency/ondemand.py``). Nothing is timed."""
+    timed on demand by searches (``latency/ondemand.py``). An anchor is refitted from its own measurements.
+    Nothing is timed."""
     from ..space.structure import parse_structure
 
     refitted = table.model_copy(deep=True)
@@ -403,6 +404,10 @@ def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequen
     if added:
         refitted.provenance.notes.append(f"{added} network(s) measured after profiling (the closed loop of searches, "
                                          f"the demo) joined the calibration")
+    if table.anchor is not None and refitted.calibration is not None:  # the same anchor measurements, new units
+        a = table.anchor
+        refitted.anchor = a.model_copy(update={"calibration": calibrate(
+            refitted, [parse_structure(s) for s in a.calibration.structures], a.calibration.measured_ms)})
     refitted.coverage = compute_coverage(refitted)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     refitted.provenance.notes.append(f"unit models and calibration refitted from the stored measurements by "

@@ -10,7 +10,9 @@ A table holds, for one device + backend + precision + batch + input layout:
 - ``unit_models``: per unit family, a least-squares model fitted on the entries, used for units that were not
   measured (interpolation over the measured grid), with its cross-validated relative error;
 - ``calibration``: the whole-network correction ``y = a + b * sum_of_units + c * n_units`` fitted on networks
-  measured end to end, with its errors before and after.
+  measured end to end, with its errors before and after;
+- ``anchor`` (optional): some of those networks measured again later on the same device, and the calibration
+  fitted on them, which predictions then use (the host's speed at that time; ``latency/anchor.py``).
 
 Units are in the field names (``_ms``). Unknown keys are refused, so a hand-edited typo is an error naming the field.
 """
@@ -189,6 +191,25 @@ class Calibration(_Strict):
         return self
 
 
+class Anchor(_Strict):
+    """The table re-anchored to the host's speed now (``latency/anchor.py``): a few of its calibration networks
+    measured again end to end on the table's own device, and the whole-network calibration fitted on them. The
+    entries and unit models stay as built; predictions use this calibration instead of the as-built one (kept in
+    ``calibration``)."""
+
+    date: str  # ISO 8601 UTC of the re-measurement
+    host: dict[str, Any] = Field(default_factory=dict)  # the CPU and its load when the anchor was measured
+    transferred_from: Optional[str] = None  # the CPU the units were measured on, when the anchor's host is another
+    speed_ratio: float = Field(gt=0, lt=1e3)  # median of measured / as-built prediction over the anchors (<1: faster)
+    calibration: Calibration  # fitted on the anchors, measured at ``date``
+
+    @model_validator(mode="after")
+    def _measured(self):
+        if not self.calibration.structures:
+            raise ValueError("calibration.structures: an anchor holds the networks it measured")
+        return self
+
+
 class FamilyCoverage(_Strict):
     """What one unit family's measured entries span (``latency/coverage.py``)."""
 
@@ -233,6 +254,12 @@ class LatencyTable(_Strict):
     unit_models: list[UnitModel] = Field(default_factory=list)
     calibration: Optional[Calibration] = None
     coverage: Optional[Coverage] = None  # derived from entries + calibration; computed on load when absent
+    anchor: Optional[Anchor] = None  # re-measured calibration networks (host speed now); predictions use its fit,
+    #                                  coverage (and so the budgets a table accepts) stays the as-built one
+
+    def effective_calibration(self) -> Optional[Calibration]:
+        """The calibration predictions use: the anchor's when the table was re-anchored, else the as-built one."""
+        return self.anchor.calibration if self.anchor is not None else self.calibration
 
     def entry_map(self) -> dict[str, Entry]:
         return {e.key: e for e in self.entries}

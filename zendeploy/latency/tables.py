@@ -80,6 +80,7 @@ def list_tables(folder: str | os.PathLike) -> list[dict]:
                      "backend_version": p.backend_version, "precision": p.precision, "batch": p.batch,
                      "space": t.space.name, "resolution": t.space.resolution, "entries": len(t.entries),
                      "calibrated": t.calibration is not None, "date": p.date,
+                     "anchored": t.anchor.date if t.anchor else None,
                      "covered_macs": cov.network_macs if cov else None,
                      "covered_ms_per_image": [v / p.batch for v in cov.network_latency_ms]
                      if cov and cov.network_latency_ms else None})

@@ -55,6 +55,11 @@ class ValidationReport:
     thirds: list[dict] = field(default_factory=list)  # accuracy per third of the MACs range (log scale)
     violations_by_margin: dict = field(default_factory=dict)  # --latency-margin Z -> pooled violation rate, %
     sampler: str = ""
+    # validate --anchor K: K calibration networks measured in the same passes, the table re-anchored on them
+    # (``latency/anchor.py``); ``calibrated`` and everything derived from it are then the anchored predictions,
+    # and ``as_built`` the calibrated accuracy of the table as it was written
+    as_built: AccuracyReport | None = None
+    anchor: dict = field(default_factory=dict)  # networks, speed_ratio, structures, measured_ms (per batch)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,8 +126,14 @@ def _summarise(report: "ValidationReport", table: LatencyTable) -> None:
 
 def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5, seed: int = VALIDATION_SEED,
                    threads: int | None = None, plot_path: str | Path | None = None, workdir: Path | None = None,
-                   progress: Progress | None = None, official: bool = True) -> ValidationReport:
+                   progress: Progress | None = None, official: bool = True, anchor: int = 0) -> ValidationReport:
+    """Measure the held-out networks and compare. ``anchor`` > 0: that many of the table's calibration networks are
+    measured in the same shuffled passes and the table is re-anchored on them before predicting (what a search
+    with ``--anchor`` does), so the report shows the table as a search on this host uses it; the as-built figures
+    stay beside it."""
     import time
+
+    from .anchor import anchor_structures, check_anchorable, clear_anchor, fit_anchor, host_state
 
     from ..cost import network_cost
     from .sampling import official_networks, sample_validation_networks
@@ -149,9 +160,19 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     names = [n for n, _, _, _ in zennets] + [""] * len(nets)
     ses = [se for _, _, se, _ in zennets] + [space.se] * len(nets)
     nets = [b for _, b, _, _ in zennets] + nets
+    anchors: list[str] = []
+    if anchor:
+        check_anchorable(table, backend)
+        anchors = anchor_structures(table, anchor)
     work = Path(workdir or Path(table_path).with_name(Path(table_path).name + ".validate"))
-    measured = measure_networks(backend, nets, res, num_classes=classes, passes=passes, workdir=work,
-                                progress=progress, se=ses)
+    measured = measure_networks(backend, nets + [parse_structure(a) for a in anchors], res, num_classes=classes,
+                                passes=passes, workdir=work, progress=progress, se=ses + [False] * len(anchors))
+    measured, anchor_ms = measured[:len(nets)], measured[len(nets):]
+    as_built = None
+    if anchors:
+        built = LatencyPredictor(clear_anchor(table))
+        as_built = accuracy([built.predict(b, res, se=se).batch_latency_ms for b, se in zip(nets, ses)], measured)
+        table = fit_anchor(table, anchors, anchor_ms, host=host_state())
     predictor = LatencyPredictor(table)
     preds = [predictor.predict(b, res, se=se) for b, se in zip(nets, ses)]
     per = float(prov.batch)
@@ -164,6 +185,7 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
         predicted_ms=cal, measured_share=[p.measured_share for p in preds], seconds=time.perf_counter() - t0,
         names=names, macs=[network_cost(b, res, num_classes=classes, se=se).macs for b, se in zip(nets, ses)],
         low_ms=[p.low_ms * per for p in preds], high_ms=[p.high_ms * per for p in preds], sampler=sampler,
+        as_built=as_built, anchor=_anchor_record(table) if anchors else {},
     )
     _summarise(report, table)
     if plot_path:
@@ -171,11 +193,31 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     return report
 
 
+def _anchor_record(table: LatencyTable) -> dict:
+    a = table.anchor
+    if a is None:
+        return {}
+    return {"networks": len(a.calibration.structures), "speed_ratio": a.speed_ratio, "date": a.date,
+            "calibration_loo_mape_pct": a.calibration.mape_calibrated, "structures": list(a.calibration.structures),
+            "measured_ms": list(a.calibration.measured_ms)}
+
+
 def revalidate(report: ValidationReport, table_path: str | Path, *,
                plot_path: str | Path | None = None) -> ValidationReport:
     """``report``'s measured networks predicted again from the table at ``table_path`` (after a refit): the same
-    measurements, nothing timed."""
+    measurements, nothing timed. A report of ``validate --anchor`` re-anchors the table on its own anchor
+    measurements first."""
+    from .anchor import clear_anchor, fit_anchor
+
     table = load_table(table_path)
+    as_built = None
+    if report.anchor.get("structures"):
+        built = LatencyPredictor(clear_anchor(table))
+        ses0 = [get_zoo(n).se if n else space_of(table).se for n in report.names]
+        as_built = accuracy([built.predict(parse_structure(s), table.space.resolution, se=se).batch_latency_ms
+                             for s, se in zip(report.structures, ses0)], report.measured_ms)
+        table = fit_anchor(table, report.anchor["structures"], report.anchor["measured_ms"],
+                           date=report.anchor.get("date"))
     predictor = LatencyPredictor(table)
     space = space_of(table)
     ses = [get_zoo(n).se if n else space.se for n in report.names] or [space.se] * len(report.structures)
@@ -192,6 +234,7 @@ def revalidate(report: ValidationReport, table_path: str | Path, *,
         names=list(report.names), macs=list(report.macs), sampler=report.sampler,
         low_ms=[p.low_ms * table.provenance.batch for p in preds] if report.names else [],
         high_ms=[p.high_ms * table.provenance.batch for p in preds] if report.names else [],
+        as_built=as_built, anchor=_anchor_record(table) if as_built is not None else {},
     )
     _summarise(new, table)
     if plot_path:
@@ -208,6 +251,7 @@ def load_report(path: str | Path) -> ValidationReport:
         data = json.loads(p.read_text())
         data["raw"] = AccuracyReport(**data["raw"])
         data["calibrated"] = AccuracyReport(**data["calibrated"]) if data.get("calibrated") else None
+        data["as_built"] = AccuracyReport(**data["as_built"]) if data.get("as_built") else None
         return ValidationReport(**data)
     except FileNotFoundError:
         raise LatencyTableError(f"validation report '{p}' does not exist") from None
@@ -226,8 +270,9 @@ def plot_validation(report: ValidationReport, path: str | Path) -> Path:
     m = report.measured_ms
     ax.scatter(m, report.predicted_raw_ms, s=14, alpha=0.5, label=f"sum of units (MAPE {report.raw.mape_pct:.1f}%)")
     if report.calibrated:
-        ax.scatter(m, report.predicted_ms, s=18, alpha=0.8,
-                   label=f"calibrated (MAPE {report.calibrated.mape_pct:.1f}%)")
+        how = (f"calibrated, re-anchored on {report.anchor['networks']} networks" if report.anchor.get("networks")
+               else "calibrated")
+        ax.scatter(m, report.predicted_ms, s=18, alpha=0.8, label=f"{how} (MAPE {report.calibrated.mape_pct:.1f}%)")
     zoo = [i for i, n in enumerate(report.names) if n]
     if zoo:
         ax.scatter([m[i] for i in zoo], [report.predicted_ms[i] for i in zoo], s=60, facecolors="none",

@@ -144,7 +144,7 @@ class SearchResult:
 def _resolve_predictor_info(predictor) -> dict | None:
     if predictor is None:
         return None
-    return {
+    info = {
         "device": getattr(predictor, "device", None),
         "batch": predictor_batch(predictor),
         "precision": getattr(predictor, "precision", None),
@@ -152,6 +152,12 @@ def _resolve_predictor_info(predictor) -> dict | None:
         "table_sha256": getattr(predictor, "sha256", None),  # --resume with another table is refused
         "type": type(predictor).__name__,
     }
+    if getattr(predictor, "anchor_sha256", None):  # re-anchored (search --anchor): the anchor's measurements too
+        info["anchor_sha256"] = predictor.anchor_sha256
+        a = predictor.table.anchor
+        info["anchor"] = {"networks": len(a.calibration.structures), "speed_ratio": round(a.speed_ratio, 4),
+                          "date": a.date}
+    return info
 
 
 def _locked(search):
@@ -251,7 +257,8 @@ def search(config: SearchConfig, hooks: SearchHooks | None = None) -> SearchResu
         "seed": seed, "proxy": proxy, "batch_size": batch_size, "population": population, "step": step,
         "strategy": strategy, "random_walk_steps": random_walk_steps, "threads_per_eval": threads_per_eval,
         # the table by content (its hash), not by how its path was spelled
-        "predictor": {k: v for k, v in (_resolve_predictor_info(predictor) or {}).items() if k != "table"} or None,
+        "predictor": {k: v for k, v in (_resolve_predictor_info(predictor) or {}).items()
+                      if k not in ("table", "anchor")} or None,
     }
 
     # ---- state (fresh or from a checkpoint)

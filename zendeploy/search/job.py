@@ -52,6 +52,9 @@ class SearchRequest:
     resume: bool = False
     checkpoint_every: float = 10.0
     tighten_rounds: int = 0
+    # re-measure this many of the table's calibration networks at the start and refit its calibration on them
+    # (``latency/anchor.py``): the host's speed now; only for a table of this host's device; 0: the table as written
+    anchor: int | None = 0  # None: DEFAULT_ANCHOR_NETWORKS with a latency budget on a table of this host, else 0
 
 
 @dataclass
@@ -98,10 +101,30 @@ def load_table_predictor(table: str | Path | None, device: str | None = None):
     return predictor
 
 
-def prepare_search(request: SearchRequest, *, scorer: Any = None) -> SearchJob:
+def _auto_anchor(predictor, measure_fn, latency_ms) -> int:
+    """``--anchor``'s default: re-anchor when a latency budget rests on a calibrated table whose fingerprint is this
+    host's backend (a table of another CPU or setup is searched as written)."""
+    if predictor is None or measure_fn is None or latency_ms is None or predictor.table.calibration is None:
+        return 0
+    from ..errors import ZenDeployError
+    from ..latency.anchor import DEFAULT_ANCHOR_NETWORKS, check_anchorable
+    from ..latency.backends import make_backend
+
+    prov = predictor.table.provenance
+    try:
+        check_anchorable(predictor.table, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
+                                                       precision=prov.precision))
+    except ZenDeployError:
+        return 0
+    return DEFAULT_ANCHOR_NETWORKS
+
+
+def prepare_search(request: SearchRequest, *, scorer: Any = None,
+                   anchor_progress: Callable | None = None) -> SearchJob:
     """Check the request (a latency budget needs a table, local workers and a handed-in scorer exclude each other),
     load the table, and hand the search what a table measured on this host allows: the top-k measured at the end,
-    and units outside the table's coverage timed on demand (earlier searches' on-demand units are reused)."""
+    and units outside the table's coverage timed on demand (earlier searches' on-demand units are reused), and, with
+    ``anchor``, the table re-anchored to this host's speed (``anchor_progress`` sees that measurement's events)."""
     from ..space.spaces import load_space
     from .measure import local_measure_fn
 
@@ -117,8 +140,23 @@ def prepare_search(request: SearchRequest, *, scorer: Any = None) -> SearchJob:
     budgets = Budgets.parse(flops=r.flops, params=r.params, layers=r.max_layers, latency_ms=r.latency_ms,
                             latency_margin=r.latency_margin)
     out = Path(r.out)
+    if predictor is not None:  # a table that cannot back the search is refused before anything is measured
+        from .budgets import check_table
+
+        dataset = space.dataset_for(r.res, r.dataset)
+        resolution = r.res or space.default_resolution(dataset)
+        if resolution is not None:
+            check_table(predictor, space_name=space.name, resolution=resolution,
+                        num_classes=r.num_classes or space.default_num_classes(dataset), budgets=budgets)
     measure_fn, measure_reason = local_measure_fn(r.device, predictor, out / "measure", r.num_classes)
     on_outside, reused = None, 0
+    anchor = r.anchor
+    if anchor is None:  # auto: anchor a table of this host's device when a latency budget rests on it
+        anchor = _auto_anchor(predictor, measure_fn, r.latency_ms)
+    if anchor and predictor is None:
+        raise BudgetError("--anchor re-measures a latency table's calibration networks: give --table too")
+    if anchor and measure_fn is None:
+        raise BudgetError(f"--anchor measures networks on the table's device, which this host cannot: {measure_reason}")
     if predictor is not None and r.table is not None:
         from ..latency.ondemand import OnDemandUnits, load_ondemand
 
@@ -128,6 +166,12 @@ def prepare_search(request: SearchRequest, *, scorer: Any = None) -> SearchJob:
 
             prov = predictor.table.provenance
             backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+            if anchor:  # the table re-anchored to this host's speed now (kept in the run folder for --resume)
+                from ..latency.anchor import anchored_predictor
+
+                predictor = anchored_predictor(predictor, backend, networks=anchor, run_dir=out,
+                                               progress=anchor_progress)
+                measure_fn, measure_reason = local_measure_fn(r.device, predictor, out / "measure", r.num_classes)
             on_outside = OnDemandUnits(predictor, backend, r.table, out / "ondemand", se=space.se)
     hooks = SearchHooks(predictor=predictor, scorer=scorer, workers=r.workers, measure_fn=measure_fn,
                         measure_skip_reason=measure_reason, on_outside=on_outside)

@@ -1,0 +1,212 @@
+"""Re-anchor a table to its host's speed now: measure a few of its calibration networks again and refit the
+whole-network calibration on them.
+
+Why: a CPU shared with other work does not keep one speed. On the 2-core host the shipped tables were built on, the
+same 48 calibration networks measured 13-15 % faster three days after the build (median ratio), and the held-out
+networks 21-23 % faster; the fastest-run statistic resists momentary noise, not a host that is slower or faster for
+hours. A table's units stay valid in shape (which unit costs what relative to the others); its speed does not. So a
+search on the table's own device can re-measure K calibration networks (K = 12 by default, spread evenly over their
+MACs, smallest and largest included) end to end in the same shuffled passes as everything else, and fit the
+calibration ``y = a + b * sum + c * n_units [+ d * boundary]`` on them. Measured on the MobileNet 32 ONNX Runtime
+table three days after its build, the 50 held-out networks measured in the same run went from 15.6-17.9 % MAPE
+(as built) to 5.0-6.2 % (re-anchored on 12 networks; on all 48: 5.4-6.0 %), and a single speed factor instead of
+the refit left 6.6-7.5 %.
+
+The anchor is part of the table (``LatencyTable.anchor``: when, the host, the measurements, the fit); the as-built
+calibration stays in ``calibration``, so ``clear_anchor`` restores it. Only a table whose fingerprint matches this
+host's backend can be anchored (backend and version, threads, precision, batch, layout, exporter): a calibration
+fitted here cannot fix units measured with another runtime. Another CPU model of the same setup is allowed, as a
+*transfer* (the anchor's ``host`` names this CPU, the provenance still the one the units were measured on): the
+relative costs of the units carry over between CPUs of one instruction set far better than their speed does. A
+table of the shipped Intel Xeon host anchored on 12 networks of an AMD EPYC host predicted the EPYC's held-out
+networks at 5.0-6.2 % MAPE, against 15.6-17.9 % as built (README, "Re-anchoring").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import statistics
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import LatencyTableError
+from ..progress import Progress
+from ..space.structure import parse_structure
+from .schema import Anchor, LatencyTable, backend_fingerprint, fingerprint_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ANCHOR_NETWORKS = 12  # 12 gave the held-out error of all 48 (5.0-6.2 % against 5.4-6.0 %) at a quarter of the cost
+
+
+def anchor_structures(table: LatencyTable, networks: int = DEFAULT_ANCHOR_NETWORKS) -> list[str]:
+    """``networks`` of the table's calibration networks, spread evenly over their MACs (the smallest and the largest
+    included), as structure strings."""
+    from ..cost import network_cost
+    from .calibrate import MIN_CALIBRATION_NETWORKS
+
+    cal = table.calibration
+    if cal is None or not cal.structures:
+        raise LatencyTableError("the table has no calibration networks to measure again (profile it with a "
+                                "calibration first)")
+    if networks < MIN_CALIBRATION_NETWORKS:
+        raise LatencyTableError(f"an anchor needs at least {MIN_CALIBRATION_NETWORKS} networks (got {networks})")
+    res, classes = table.space.resolution, table.space.num_classes
+    by_macs = sorted(cal.structures, key=lambda s: network_cost(parse_structure(s), res, num_classes=classes).macs)
+    k = min(networks, len(by_macs))
+    if k == 1:
+        return by_macs[:1]
+    picks = sorted({round(i * (len(by_macs) - 1) / (k - 1)) for i in range(k)})
+    return [by_macs[i] for i in picks]
+
+
+def check_anchorable(table: LatencyTable, backend) -> str | None:
+    """Refuse, in one line, to anchor a table on a backend set up otherwise than the table's (backend and its
+    version, threads, precision, batch, layout, exporter). Another CPU model is allowed, as a *transfer*: returns
+    the table's CPU when it is not this host's (None when it is)."""
+    want, here = fingerprint_of(table.provenance.model_dump()), backend_fingerprint(backend)
+    diffs = [k for k in want if want[k] != here[k] and k != "device_name"]
+    if diffs:
+        k = diffs[0]
+        raise LatencyTableError(f"cannot anchor the table on this host: {k} differs (table: {want[k]!r}, here: "
+                                f"{here[k]!r}); a calibration fitted here cannot fix units measured otherwise, "
+                                f"profile a table on this host instead")
+    return want["device_name"] if want["device_name"] != here["device_name"] else None
+
+
+def fit_anchor(table: LatencyTable, structures: Sequence[str], measured_ms: Sequence[float], *,
+               date: str | None = None, host: dict | None = None) -> LatencyTable:
+    """``table`` with an anchor fitted on ``structures`` measured now (``measured_ms`` per batch): the calibration
+    refitted on them, the speed ratio against the as-built predictions. Nothing is timed."""
+    from .predict import LatencyPredictor
+    from .profile import calibrate
+
+    if len(structures) != len(measured_ms):
+        raise LatencyTableError(f"{len(structures)} anchor networks but {len(measured_ms)} measurements")
+    as_built = table.model_copy(update={"anchor": None})
+    nets = [parse_structure(s) for s in structures]
+    cal = calibrate(as_built, nets, measured_ms)
+    predictor = LatencyPredictor(as_built)
+    before = [predictor.predict(b, table.space.resolution).batch_latency_ms for b in nets]
+    ratio = statistics.median(m / p for m, p in zip(measured_ms, before))
+    host = dict(host or {})
+    units_cpu = table.provenance.device_name
+    transfer = units_cpu if host.get("cpu_model") and host["cpu_model"] != units_cpu else None
+    anchor = Anchor(date=date or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), host=host,
+                    speed_ratio=ratio, calibration=cal, transferred_from=transfer)
+    from .coverage import compute_coverage
+
+    anchored = table.model_copy(update={"anchor": anchor})
+    anchored.coverage = compute_coverage(anchored)
+    return anchored
+
+
+def clear_anchor(table: LatencyTable) -> LatencyTable:
+    """``table`` as built: the anchor removed, predictions from the as-built calibration again."""
+    from .coverage import compute_coverage
+
+    cleared = table.model_copy(update={"anchor": None})
+    cleared.coverage = compute_coverage(cleared)
+    return cleared
+
+
+def host_state() -> dict:
+    """What the host was doing when the anchor was measured: load average and the CPU's model."""
+    import os
+
+    from profilers.common import environment_fingerprint
+
+    fp = environment_fingerprint()
+    state = {"hostname": fp.get("hostname"), "cpu_model": fp.get("cpu_model")}
+    try:
+        state["loadavg_1m"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    return state
+
+
+def measure_anchor(table: LatencyTable, backend, *, networks: int = DEFAULT_ANCHOR_NETWORKS, workdir: Path,
+                   progress: Progress | None = None, passes: int | None = None) -> tuple[list[str], list[float]]:
+    """Measure ``networks`` anchor networks of ``table`` end to end on ``backend`` (the table's statistic: the
+    fastest run over shuffled passes); returns (structures, ms per batch)."""
+    from .profile import DEFAULT_PASSES, measure_networks
+
+    other_cpu = check_anchorable(table, backend)
+    if other_cpu:
+        log.warning("the table's units were measured on %s, not this host's CPU: the anchor fits its calibration to "
+                    "this host (a transfer); profile a table here for unit-level accuracy", other_cpu)
+    structures = anchor_structures(table, networks)
+    measured = measure_networks(backend, [parse_structure(s) for s in structures], table.space.resolution,
+                                num_classes=table.space.num_classes, passes=passes or DEFAULT_PASSES,
+                                workdir=workdir, progress=progress)
+    return structures, measured
+
+
+def anchor_table(table: LatencyTable, backend, *, networks: int = DEFAULT_ANCHOR_NETWORKS, workdir: Path,
+                 progress: Progress | None = None, passes: int | None = None) -> LatencyTable:
+    """Measure ``networks`` anchor networks now and return the table anchored on them."""
+    structures, measured = measure_anchor(table, backend, networks=networks, workdir=workdir, progress=progress,
+                                          passes=passes)
+    anchored = fit_anchor(table, structures, measured, host=host_state())
+    a = anchored.anchor
+    assert a is not None
+    log.info("re-anchored the table on %d networks: this host runs at %.2fx the as-built predictions; calibration "
+             "error %.1f %% leave-one-out", len(structures), a.speed_ratio, a.calibration.mape_calibrated)
+    return anchored
+
+
+ANCHOR_FILE = "anchor.json"
+
+
+def anchored_predictor(predictor, backend, *, networks: int, run_dir: Path, progress: Progress | None = None):
+    """A predictor of ``predictor``'s table re-anchored on ``networks`` networks measured now, for a search in
+    ``run_dir``: the measurements are kept in ``run_dir/anchor.json`` (written atomically) and reused when the same
+    table is searched there again (``--resume``, or a rerun), so a resumed search predicts exactly as before. The
+    new predictor carries the table's path and hash, and ``anchor_sha256``, the hash of those measurements (part of
+    the search's fingerprint)."""
+    import hashlib
+    import json
+
+    from ..io import atomic_write_text
+    from .predict import LatencyPredictor
+
+    path = Path(run_dir) / ANCHOR_FILE
+    table = predictor.table
+    record: dict | None = None
+    if path.exists():
+        try:
+            record = json.loads(path.read_text())
+            ok = (isinstance(record, dict) and isinstance(record.get("structures"), list)
+                  and isinstance(record.get("measured_ms"), list)
+                  and len(record["structures"]) == len(record["measured_ms"]) > 0)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            raise LatencyTableError(f"anchor file '{path}' is corrupt; delete it to measure the anchor again")
+        assert record is not None
+        if record.get("table_sha256") != getattr(predictor, "sha256", None) or record.get("networks") != networks:
+            record = None  # another table or anchor size: measured again
+        else:
+            log.info("reusing the anchor measured on %s (%s)", record.get("date"), path)
+    if record is None:
+        structures, measured = measure_anchor(table, backend, networks=networks, workdir=Path(run_dir) / "anchor",
+                                              progress=progress)
+        record = {"table_sha256": getattr(predictor, "sha256", None), "networks": networks,
+                  "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "host": host_state(),
+                  "structures": structures, "measured_ms": measured}
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    anchored = fit_anchor(table, record["structures"], record["measured_ms"], date=record.get("date"),
+                          host=record.get("host"))
+    new = LatencyPredictor(anchored)
+    new.path, new.sha256 = predictor.path, predictor.sha256
+    new.anchor_sha256 = hashlib.sha256(json.dumps([record["structures"], record["measured_ms"]]).encode()).hexdigest()
+    a = anchored.anchor
+    log.info("latency table re-anchored on %d networks measured on this host: %.2fx the as-built predictions",
+             len(record["structures"]), a.speed_ratio if a else float("nan"))
+    return new
+
+
+__all__ = ["ANCHOR_FILE", "DEFAULT_ANCHOR_NETWORKS", "anchor_structures", "anchor_table", "anchored_predictor",
+           "check_anchorable", "clear_anchor", "fit_anchor", "host_state", "measure_anchor"]
