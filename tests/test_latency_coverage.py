@@ -334,21 +334,27 @@ def test_an_anchor_refits_the_calibration_on_networks_measured_now(tiny_table, t
     with pytest.raises(LatencyTableError, match="at least 4 networks"):
         anchor_structures(table, 3)
     built = dict(zip(table.calibration.structures, table.calibration.measured_ms))
-    anchored = fit_anchor(table, picks, [built[s] / 2 for s in picks])
+    anchored = fit_anchor(table, picks, [built[s] / 2 for s in picks])  # the host twice as fast
     a = anchored.anchor
-    assert a is not None and a.calibration.fitted_on == 4 and a.speed_ratio == pytest.approx(0.5, rel=0.2)
+    assert a is not None and a.structures == picks and a.speed_ratio == pytest.approx(0.5, rel=0.2)
+    assert a.method in ("scale", "refit") and a.loo_mape_pct["as built"] > 50  # as built it is twice too slow
+    assert a.loo_mape_pct[a.method] == min(a.loo_mape_pct.values())
     assert anchored.effective_calibration() is a.calibration and anchored.calibration == table.calibration
     assert anchored.coverage == table.coverage  # budgets are checked against the range as built, anchored or not
     before = LatencyPredictor(table).predict(parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms
     after = LatencyPredictor(anchored).predict(parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms
     assert after == pytest.approx(before / 2, rel=0.2)
+    same = fit_anchor(table, picks, [built[s] for s in picks]).anchor  # the host as it was
+    assert same.speed_ratio == pytest.approx(1.0, rel=0.1) and same.loo_mape_pct["as built"] < 20
     path = save_table(anchored, tmp_path / "anchored.json")
     assert load_table(path).anchor == a
     assert LatencyPredictor(clear_anchor(load_table(path))).predict(
         parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms == pytest.approx(before)
-    refitted = refit_table(load_table(path))
-    assert refitted.anchor is not None and refitted.anchor.calibration.structures == picks
-    assert refitted.anchor.calibration.measured_ms == a.calibration.measured_ms
+    from zendeploy.latency.refit import refit_file
+
+    refitted = refit_file(path).table  # refit keeps the anchor, fitted again on its own measurements
+    assert refitted.anchor is not None and refitted.anchor.structures == picks
+    assert refitted.anchor.measured_ms == a.measured_ms and refit_table(load_table(path)).anchor is None
     with pytest.raises(LatencyTableError, match="4 anchor networks but 3 measurements"):
         fit_anchor(table, picks, [1.0, 1.0, 1.0])
 
@@ -370,7 +376,7 @@ def test_anchor_measures_on_this_host_only(tiny_table, tmp_path):
     assert res.exit_code == 0, res.output
     assert "re-anchored on 4 calibration networks measured now" in " ".join(res.output.split())
     a = load_table(table).anchor
-    assert a is not None and len(a.calibration.measured_ms) == 4 and all(v > 0 for v in a.calibration.measured_ms)
+    assert a is not None and len(a.measured_ms) == 4 and all(v > 0 for v in a.measured_ms)
     assert a.host.get("cpu_model") is not None
     res = CliRunner().invoke(app, ["latency", "anchor", "--table", str(table), "--clear"])
     assert res.exit_code == 0 and load_table(table).anchor is None

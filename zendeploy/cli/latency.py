@@ -214,7 +214,7 @@ def predict_cmd(
         else:
             console.print("inside the table's coverage", highlight=False)
         if anchor is not None:
-            console.print(f"the table was re-anchored on {len(anchor.calibration.structures)} networks measured on "
+            console.print(f"the table was re-anchored on {len(anchor.structures)} networks measured on "
                           f"{anchor.host.get('cpu_model') or 'its host'} at {anchor.date} ({anchor.speed_ratio:.2f}x "
                           f"the as-built predictions)" + (f"; its units were measured on {anchor.transferred_from}"
                                                           if anchor.transferred_from else ""), highlight=False)
@@ -319,7 +319,8 @@ def print_accuracy_table(report) -> None:
     console.print(t)
     if report.anchor:
         console.print(f"re-anchored on {report.anchor['networks']} calibration networks measured in the same passes: "
-                      f"this host ran at {report.anchor['speed_ratio']:.2f}x the as-built predictions")
+                      f"this host ran at {report.anchor['speed_ratio']:.2f}x the as-built predictions; predictions "
+                      f"used: {report.anchor.get('method')}", highlight=False)
 
 
 @latency_app.command("anchor")
@@ -360,11 +361,10 @@ def anchor_cmd(
             return
         if a is not None:
             built = old.calibration
-            console.print(f"{out}: re-anchored on {len(a.calibration.structures)} calibration networks measured now; "
-                          f"this host runs at {a.speed_ratio:.2f}x the as-built predictions; calibration error "
-                          f"{a.calibration.mape_calibrated:.1f}% leave-one-out (as built "
-                          f"{built.mape_calibrated if built else float('nan'):.1f}% on {built.fitted_on if built else 0} "
-                          f"networks)", highlight=False)
+            errors = ", ".join(f"{k} {v:.1f}%" for k, v in a.loo_mape_pct.items())
+            console.print(f"{out}: re-anchored on {len(a.structures)} calibration networks measured now; this host "
+                          f"runs at {a.speed_ratio:.2f}x the as-built predictions; predictions now use: {a.method} "
+                          f"(leave-one-out error on those networks: {errors})", highlight=False)
 
     run_command(body)
 

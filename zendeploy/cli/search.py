@@ -144,7 +144,7 @@ def search_command(
         _advise(request, ray)
         anchor_info = getattr(job.hooks.predictor, "table", None) and job.hooks.predictor.table.anchor
         if anchor_info is not None and getattr(job.hooks.predictor, "anchor_sha256", None):
-            err_console.print(f"latency table re-anchored on {len(anchor_info.calibration.structures)} networks "
+            err_console.print(f"latency table re-anchored on {len(anchor_info.structures)} networks "
                               f"measured here: this host runs at {anchor_info.speed_ratio:.2f}x its as-built "
                               f"predictions (--anchor 0 to search with the table as written)", highlight=False)
         if job.reused_units:

@@ -378,8 +378,8 @@ def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequen
     """The same measurements, fitted again by this version of zendeploy: new unit models from the entries and a new
     calibration from the calibration networks stored with their measured latencies, plus ``extra_networks``
     (structures, ms per batch) measured later on the same device (``latency/sidecar.py``), and ``extra_entries``
-    timed on demand by searches (``latency/ondemand.py``). An anchor is refitted from its own measurements.
-    Nothing is timed."""
+    timed on demand by searches (``latency/ondemand.py``). An anchor is dropped (``refit.refit_file`` fits it again
+    from its own measurements). Nothing is timed."""
     from ..space.structure import parse_structure
 
     refitted = table.model_copy(deep=True)
@@ -404,10 +404,7 @@ def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequen
     if added:
         refitted.provenance.notes.append(f"{added} network(s) measured after profiling (the closed loop of searches, "
                                          f"the demo) joined the calibration")
-    if table.anchor is not None and refitted.calibration is not None:  # the same anchor measurements, new units
-        a = table.anchor
-        refitted.anchor = a.model_copy(update={"calibration": calibrate(
-            refitted, [parse_structure(s) for s in a.calibration.structures], a.calibration.measured_ms)})
+    refitted.anchor = None  # fitted on the old models: refit_file anchors the refitted table again
     refitted.coverage = compute_coverage(refitted)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     refitted.provenance.notes.append(f"unit models and calibration refitted from the stored measurements by "

@@ -1,7 +1,7 @@
 """``zendeploy latency refit`` as a library call: fit a table file's unit models and calibration again from its
 stored measurements, plus what was measured since (networks in ``<table>.measured.jsonl``, units timed on demand in
-``<table>.ondemand.jsonl``), write it, and recompute its validation report on the same measurements. Nothing is
-timed."""
+``<table>.ondemand.jsonl``), re-anchor it on its anchor's own measurements when it has one, write it, and recompute
+its validation report on the same measurements. Nothing is timed."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def refit_file(table_path: str | os.PathLike, output: str | os.PathLike | None =
     load_ondemand(holder, table_path)
     ondemand = [e for e in holder.table.entries if e.origin == "on-demand"]
     new = refit_table(old, (structures, measured), ondemand)
+    if old.anchor is not None and new.calibration is not None:  # the same anchor measurements, on the new fit
+        from .anchor import fit_anchor
+
+        a = old.anchor
+        new = fit_anchor(new, a.structures, a.measured_ms, date=a.date, host=a.host)
     out = Path(output) if output else table_path
     report_path = Path(f"{table_path.with_suffix('')}.validation.json")
     before = load_report(report_path) if report_path.exists() else None

@@ -192,21 +192,28 @@ class Calibration(_Strict):
 
 
 class Anchor(_Strict):
-    """The table re-anchored to the host's speed now (``latency/anchor.py``): a few of its calibration networks
-    measured again end to end on the table's own device, and the whole-network calibration fitted on them. The
-    entries and unit models stay as built; predictions use this calibration instead of the as-built one (kept in
-    ``calibration``)."""
+    """The table re-anchored to the host's speed now (``latency/anchor.py``): some of its calibration networks
+    measured again end to end on the table's own device, and the whole-network calibration predictions then use,
+    chosen among three by their leave-one-out error on those networks: the table ``as built``, the as-built
+    calibration ``scale``d by one factor, or a ``refit`` of the calibration on them. The entries and unit models stay
+    as built; the as-built calibration stays in ``calibration``."""
 
     date: str  # ISO 8601 UTC of the re-measurement
     host: dict[str, Any] = Field(default_factory=dict)  # the CPU and its load when the anchor was measured
     transferred_from: Optional[str] = None  # the CPU the units were measured on, when the anchor's host is another
-    speed_ratio: float = Field(gt=0, lt=1e3)  # median of measured / as-built prediction over the anchors (<1: faster)
-    calibration: Calibration  # fitted on the anchors, measured at ``date``
+    structures: list[str] = Field(min_length=1)  # the networks measured again
+    measured_ms: list[float]  # per batch, the table's statistic
+    speed_ratio: float = Field(gt=0, lt=1e3)  # median of measured / as-built prediction (<1: this host is faster)
+    method: Literal["as built", "scale", "refit"]
+    loo_mape_pct: dict[str, float] = Field(default_factory=dict)  # each method's leave-one-out MAPE on the anchors
+    calibration: Calibration  # what predictions use
 
     @model_validator(mode="after")
     def _measured(self):
-        if not self.calibration.structures:
-            raise ValueError("calibration.structures: an anchor holds the networks it measured")
+        if len(self.structures) != len(self.measured_ms):
+            raise ValueError(f"{len(self.structures)} structures but {len(self.measured_ms)} measured_ms")
+        if any(not (0 < v < MAX_LATENCY_MS) for v in self.measured_ms):
+            raise ValueError("measured_ms: every value must be a positive number of ms below 1e6")
         return self
 
 

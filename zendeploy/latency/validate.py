@@ -59,7 +59,8 @@ class ValidationReport:
     # (``latency/anchor.py``); ``calibrated`` and everything derived from it are then the anchored predictions,
     # and ``as_built`` the calibrated accuracy of the table as it was written
     as_built: AccuracyReport | None = None
-    anchor: dict = field(default_factory=dict)  # networks, speed_ratio, structures, measured_ms (per batch)
+    anchor: dict = field(default_factory=dict)  # networks, speed_ratio, method, loo_mape_pct, structures,
+    #                                             measured_ms (per batch)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,9 +198,8 @@ def _anchor_record(table: LatencyTable) -> dict:
     a = table.anchor
     if a is None:
         return {}
-    return {"networks": len(a.calibration.structures), "speed_ratio": a.speed_ratio, "date": a.date,
-            "calibration_loo_mape_pct": a.calibration.mape_calibrated, "structures": list(a.calibration.structures),
-            "measured_ms": list(a.calibration.measured_ms)}
+    return {"networks": len(a.structures), "speed_ratio": a.speed_ratio, "date": a.date, "method": a.method,
+            "loo_mape_pct": dict(a.loo_mape_pct), "structures": list(a.structures), "measured_ms": list(a.measured_ms)}
 
 
 def revalidate(report: ValidationReport, table_path: str | Path, *,
@@ -270,7 +270,8 @@ def plot_validation(report: ValidationReport, path: str | Path) -> Path:
     m = report.measured_ms
     ax.scatter(m, report.predicted_raw_ms, s=14, alpha=0.5, label=f"sum of units (MAPE {report.raw.mape_pct:.1f}%)")
     if report.calibrated:
-        how = (f"calibrated, re-anchored on {report.anchor['networks']} networks" if report.anchor.get("networks")
+        how = (f"re-anchored on {report.anchor['networks']} networks: {report.anchor.get('method')}"
+               if report.anchor.get("networks")
                else "calibrated")
         ax.scatter(m, report.predicted_ms, s=18, alpha=0.8, label=f"{how} (MAPE {report.calibrated.mape_pct:.1f}%)")
     zoo = [i for i, n in enumerate(report.names) if n]

@@ -155,8 +155,8 @@ def _resolve_predictor_info(predictor) -> dict | None:
     if getattr(predictor, "anchor_sha256", None):  # re-anchored (search --anchor): the anchor's measurements too
         info["anchor_sha256"] = predictor.anchor_sha256
         a = predictor.table.anchor
-        info["anchor"] = {"networks": len(a.calibration.structures), "speed_ratio": round(a.speed_ratio, 4),
-                          "date": a.date}
+        info["anchor"] = {"networks": len(a.structures), "speed_ratio": round(a.speed_ratio, 4),
+                          "method": a.method, "date": a.date}
     return info
 
 
