@@ -1,32 +1,27 @@
-"""Re-anchor a table to its host's speed now: measure a few of its calibration networks again and refit the
-whole-network calibration on them.
+"""Re-anchor a table to its host's speed now: measure a few of its calibration networks again and let the
+whole-network calibration follow them.
 
-Why: a CPU shared with other work does not keep one speed. On the 2-core host the shipped tables were built on, the
-same 48 calibration networks measured 13-15 % faster three days after the build (median ratio), and the held-out
-networks 21-23 % faster; the fastest-run statistic resists momentary noise, not a host that is slower or faster for
-hours. A table's units stay valid in shape (which unit costs what relative to the others); its speed does not. So a
-search on the table's own device can re-measure K calibration networks (K = 12 by default, spread evenly over their
-MACs, smallest and largest included) end to end in the same shuffled passes as everything else, and fit the
-calibration ``y = a + b * sum + c * n_units [+ d * boundary]`` on them. Measured on the MobileNet 32 ONNX Runtime
-table three days after its build, the 50 held-out networks measured in the same run went from 15.6-17.9 % MAPE
-(as built) to 5.0-6.2 % (re-anchored on 12 networks; on all 48: 5.4-6.0 %), and a single speed factor instead of
-the refit left 6.6-7.5 %.
+Why: a table's units keep their relative costs; the machine's speed does not. A shared CPU runs slower or faster for
+hours, and a cloud VM of one name lands on other processors (the shipped tables of 2026-12-03 were measured on an
+Intel Xeon VM; the VM of 2026-12-06 was an AMD EPYC, where the MobileNet 32 table's 48 calibration networks ran
+13-15 % faster than the table said). ``anchor_table`` measures K of the table's calibration networks (K = 12 by
+default, spread evenly over their MACs, the smallest and the largest included) with the table's statistic, and
+``fit_anchor`` lets three calibrations compete on them by leave-one-out error: the table as built, the as-built
+calibration scaled by the host's speed, or a refit of ``y = a + b * sum + c * n_units [+ d * boundary]``. On that
+EPYC host the Xeon MobileNet 32 table went from 15.6-17.9 % held-out MAPE to 5.0-6.2 % (refit chosen), and a table
+built on the host the same hour kept its 6.8 % (as built chosen; a forced refit would have cost a point or two).
 
-The anchor is part of the table (``LatencyTable.anchor``: when, the host, the measurements, the fit); the as-built
-calibration stays in ``calibration``, so ``clear_anchor`` restores it. Only a table whose fingerprint matches this
-host's backend can be anchored (backend and version, threads, precision, batch, layout, exporter): a calibration
-fitted here cannot fix units measured with another runtime. Another CPU model of the same setup is allowed, as a
-*transfer* (the anchor's ``host`` names this CPU, the provenance still the one the units were measured on): the
-relative costs of the units carry over between CPUs of one instruction set far better than their speed does. A
-table of the shipped Intel Xeon host anchored on 12 networks of an AMD EPYC host predicted the EPYC's held-out
-networks at 5.0-6.2 % MAPE, against 15.6-17.9 % as built (README, "Re-anchoring").
+The anchor is part of the table (``LatencyTable.anchor``: when, on which CPU, the measurements, each method's
+error, the chosen calibration); the as-built calibration stays in ``calibration``, so ``clear_anchor`` restores it.
+Only a table of this host's setup can be anchored (backend and version, threads, precision, batch, layout,
+exporter): a calibration fitted here cannot fix units measured with another runtime. Another CPU model of the same
+setup is allowed, as a *transfer* recorded in ``Anchor.transferred_from``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import statistics
 from pathlib import Path
 from typing import Literal, Sequence, cast
 
@@ -38,7 +33,7 @@ from .schema import Anchor, Calibration, LatencyTable, backend_fingerprint, fing
 log = logging.getLogger(__name__)
 
 AnchorMethod = Literal["as built", "scale", "refit"]
-DEFAULT_ANCHOR_NETWORKS = 12  # 12 gave the held-out error of all 48 (5.0-6.2 % against 5.4-6.0 %) at a quarter of the cost
+DEFAULT_ANCHOR_NETWORKS = 12  # on the MobileNet 32 transfer, 12 did as well as all 48 (5.0-6.2 % against 5.4-6.0 %)
 
 
 def anchor_structures(table: LatencyTable, networks: int = DEFAULT_ANCHOR_NETWORKS) -> list[str]:
