@@ -391,7 +391,7 @@ def test_real_tensorrt_build_and_cuda_event_timing(tmp_path):
 # ----------------------------------------------------------------- version gates and GPU identification
 
 @pytest.mark.parametrize("version,ok", [("8.6.1", True), ("10.7.0", True), ("10.16.0.72", True), ("11.4.0", False),
-                                        ("7.2.3", False), (None, True)])
+                                        ("7.2.3", False), ("8.4.3", False), (None, True)])
 def test_tensorrt_version_gate(version, ok):
     from profilers.tensorrt.run import check_tensorrt_version
 

@@ -92,6 +92,7 @@ __all__ = [
 
 
 SUPPORTED_MAJORS = (8, 9, 10)  # TensorRT 11 removed the weak-typing builder flags and set_dynamic_range used here
+OLDEST_SUPPORTED = (8, 6)  # execute_async_v3, num_io_tensors, set_input_shape (8.5) and builder_optimization_level (8.6)
 
 
 def check_tensorrt_version(version: str | None, what: str = "TensorRT") -> None:
@@ -102,13 +103,14 @@ def check_tensorrt_version(version: str | None, what: str = "TensorRT") -> None:
     if not version:
         return
     try:
-        major = int(str(version).split(".")[0])
+        parts = [int(x) for x in str(version).split(".")[:2]]
     except ValueError:
         return
-    if major not in SUPPORTED_MAJORS:
+    major, minor = parts[0], (parts[1] if len(parts) > 1 else 0)
+    if major not in SUPPORTED_MAJORS or (major, minor) < OLDEST_SUPPORTED:
         raise ProfilerError(
-            f"{what} {version} is not supported: this profiler supports TensorRT {SUPPORTED_MAJORS[0]}-"
-            f"{SUPPORTED_MAJORS[-1]}.x (TensorRT 11 dropped the fp16/int8 builder flags it uses); install "
+            f"{what} {version} is not supported: this profiler supports TensorRT "
+            f"{OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]}-{SUPPORTED_MAJORS[-1]}.x (TensorRT 11 dropped the fp16/int8 builder flags it uses); install "
             f"'tensorrt>=10,<11' (what pip install \"zendeploy[tensorrt]\" pins) or use a TensorRT 10 container")
 
 

@@ -28,7 +28,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 def tensorrt_missing() -> str | None:
     """None when TensorRT and cuda-python can be imported, else the one-line reason (with the install hint)."""
-    for module, package in (("tensorrt", "tensorrt"), ("cuda", "cuda-python")):
+    for module, package in (("tensorrt", "tensorrt"), ("cuda.bindings", "cuda-python")):  # "cuda" alone: any
+        # namespace package (cuda-pathfinder) satisfies it without the bindings
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
@@ -110,6 +111,8 @@ def open_engine_runner(engine_path: str | os.PathLike, *, device: int = 0) -> Ca
     if engine is None:
         raise ExportError("TensorRT cannot deserialize the engine (built by another TensorRT version or GPU?)")
     context = engine.create_execution_context()
+    if context is None:
+        raise ExportError("TensorRT could not create an execution context for the engine (out of GPU memory?)")
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
     outputs = [n for n in names if n not in inputs]
