@@ -422,11 +422,11 @@ def test_a_search_anchors_its_table_once_and_resumes_with_the_same_anchor(tiny_t
     assert again.hooks.predictor.anchor_sha256 == job.hooks.predictor.anchor_sha256
     again.run()
     from zendeploy.search.job import _auto_anchor
-    from zendeploy.search.measure import local_measure_fn
 
     pred = load_predictor(table)  # the CLI's default: 12 with a latency budget on a table of this host, else 0
-    fn, _ = local_measure_fn(None, pred, tmp_path / "m")
-    assert _auto_anchor(pred, fn, 1.0) == 12 and _auto_anchor(pred, fn, None) == 0 and _auto_anchor(pred, None, 1.0) == 0
+    here = make_backend("cpu")
+    assert _auto_anchor(pred, here, 1.0) == 12 and _auto_anchor(pred, here, None) == 0
+    assert _auto_anchor(pred, None, 1.0) == 0
     assert prepare_search(SearchRequest(tmp_path / "auto", anchor=None, **kw)).hooks.predictor.table.anchor is None
     (out / ANCHOR_FILE).write_text("{not json")
     with pytest.raises(LatencyTableError, match="anchor file .* is corrupt; delete it"):

@@ -110,8 +110,9 @@ def check_tensorrt_version(version: str | None, what: str = "TensorRT") -> None:
     if major not in SUPPORTED_MAJORS or (major, minor) < OLDEST_SUPPORTED:
         raise ProfilerError(
             f"{what} {version} is not supported: this profiler supports TensorRT "
-            f"{OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]}-{SUPPORTED_MAJORS[-1]}.x (TensorRT 11 dropped the fp16/int8 builder flags it uses); install "
-            f"'tensorrt>=10,<11' (what pip install \"zendeploy[tensorrt]\" pins) or use a TensorRT 10 container")
+            f"{OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]}-{SUPPORTED_MAJORS[-1]}.x (TensorRT 11 dropped the fp16/int8 "
+            f"builder flags it uses); install 'tensorrt>=10,<11' (what pip install \"zendeploy[tensorrt]\" pins) or "
+            f"use a TensorRT 10 container")
 
 
 def _trt():

@@ -360,7 +360,6 @@ def anchor_cmd(
             print_json({"table": str(out), "anchor": a.model_dump(mode="json") if a else None})
             return
         if a is not None:
-            built = old.calibration
             errors = ", ".join(f"{k} {v:.1f}%" for k, v in a.loo_mape_pct.items())
             console.print(f"{out}: re-anchored on {len(a.structures)} calibration networks measured now; this host "
                           f"runs at {a.speed_ratio:.2f}x the as-built predictions; predictions now use: {a.method} "

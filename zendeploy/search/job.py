@@ -101,19 +101,16 @@ def load_table_predictor(table: str | Path | None, device: str | None = None):
     return predictor
 
 
-def _auto_anchor(predictor, measure_fn, latency_ms) -> int:
-    """``--anchor``'s default: re-anchor when a latency budget rests on a calibrated table whose fingerprint is this
-    host's backend (a table of another CPU or setup is searched as written)."""
-    if predictor is None or measure_fn is None or latency_ms is None or predictor.table.calibration is None:
+def _auto_anchor(predictor, backend, latency_ms) -> int:
+    """``--anchor``'s default: re-anchor when a latency budget rests on a calibrated table that ``backend`` (this
+    host's, None when it has none for the table's device) can anchor; otherwise the table is searched as written."""
+    if predictor is None or backend is None or latency_ms is None or predictor.table.calibration is None:
         return 0
     from ..errors import ZenDeployError
     from ..latency.anchor import DEFAULT_ANCHOR_NETWORKS, check_anchorable
-    from ..latency.backends import make_backend
 
-    prov = predictor.table.provenance
     try:
-        check_anchorable(predictor.table, make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1,
-                                                       precision=prov.precision))
+        check_anchorable(predictor.table, backend)
     except ZenDeployError:
         return 0
     return DEFAULT_ANCHOR_NETWORKS
@@ -150,9 +147,15 @@ def prepare_search(request: SearchRequest, *, scorer: Any = None,
                         num_classes=r.num_classes or space.default_num_classes(dataset), budgets=budgets)
     measure_fn, measure_reason = local_measure_fn(r.device, predictor, out / "measure", r.num_classes)
     on_outside, reused = None, 0
+    backend = None
+    if predictor is not None and measure_fn is not None:  # the table's device is on this host
+        from ..latency.backends import make_backend
+
+        prov = predictor.table.provenance
+        backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
     anchor = r.anchor
     if anchor is None:  # auto: anchor a table of this host's device when a latency budget rests on it
-        anchor = _auto_anchor(predictor, measure_fn, r.latency_ms)
+        anchor = _auto_anchor(predictor, backend, r.latency_ms)
     if anchor and predictor is None:
         raise BudgetError("--anchor re-measures a latency table's calibration networks: give --table too")
     if anchor and measure_fn is None:
@@ -161,11 +164,7 @@ def prepare_search(request: SearchRequest, *, scorer: Any = None,
         from ..latency.ondemand import OnDemandUnits, load_ondemand
 
         reused = load_ondemand(predictor, r.table)
-        if measure_fn is not None:  # the table's device is on this host: out-of-coverage units are timed here
-            from ..latency.backends import make_backend
-
-            prov = predictor.table.provenance
-            backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+        if backend is not None:  # the table's device is on this host: out-of-coverage units are timed here
             if anchor:  # the table re-anchored to this host's speed now (kept in the run folder for --resume)
                 from ..latency.anchor import anchored_predictor
 
