@@ -91,3 +91,70 @@ def test_phone_percentiles_are_named_for_what_benchmark_model_printed():
     p10, p90, source = phone_p10_p90(None, None, 1.0, 2.0, 1.5)
     assert (round(p10, 4), round(p90, 4)) == (1.1, 1.9) and "min / median / max" in source
     assert phone_p10_p90(None, None, None, None, 1.5) == (1.5, 1.5, "not printed (the median stands in)")
+
+
+def test_t4_backend_keeps_how_each_unit_was_launched():
+    """The T4 table says "CUDA graph replays": each timing keeps whether its capture worked and its enqueue time,
+    and the table's notes count the timings that were not graph replays or were enqueue-bound. TensorRT and the
+    GPU are not here: the runner module is replaced at that boundary by one returning what the CUDA timer returns."""
+    from profilers.common import TimingStats
+    from profilers.tensorrt.cuda_timing import StreamTiming
+    from zendeploy.latency.remote import TensorRTBackend
+
+    results = iter([StreamTiming(TimingStats.from_samples([0.05, 0.06, 0.05]), True, None, 0.02, False),
+                    StreamTiming(TimingStats.from_samples([0.01, 0.01, 0.01]), False,
+                                 "capture failed, plain enqueues timed (CUDA error in cudaStreamBeginCapture: x)",
+                                 0.03, True)])
+
+    class Runner:
+        @staticmethod
+        def time_engine_detailed(run, **options):
+            assert options["repeats"] == 5 and options["warmup"] == 2
+            return next(results)
+
+    backend = object.__new__(TensorRTBackend)
+    backend._run = Runner
+    backend.timings = backend.plain_launches = backend.enqueue_bound = 0
+    backend.graph_notes = set()
+    settings = TimingSettings(warmup_runs=2, min_runs=5, min_time_s=0.0)
+    first, second = backend.time("a.plan", settings), backend.time("b.plan", settings)
+    assert first.to_dict()["cuda_graph"] is True and first.median_ms == pytest.approx(0.05)
+    assert second.to_dict()["cuda_graph"] is False and second.to_dict()["enqueue_bound"] is True
+    notes = backend.notes()
+    assert any(n.startswith("1 of 2 timings are plain execute_async_v3 launches") and "cudaStreamBeginCapture" in n
+               for n in notes)
+    assert any(n.startswith("1 of 2 timings were enqueue-bound") for n in notes)
+
+
+def test_pixel_timings_keep_heat_and_re_runs(tmp_path, monkeypatch):
+    """A unit timed while the phone was hot is run again after a rest; each timing keeps its attempts and thermal
+    status, and the table says how many were re-run."""
+    pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
+    import zendeploy.latency.remote as remote
+
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF fake arm64 binary")
+    # thermal status read before/after each run: the first run ends 'moderate' (2), its re-run 'none'
+    fake = FakeTransport("R5CT1234", fixture_text("benchmark_model_tflite2.18_am62x_cpu.txt"), thermal=[0, 2, 0, 0])
+    backend = make_backend("pixel", serial="R5CT1234", transport=fake, benchmark_binary=str(binary))
+    monkeypatch.setattr(remote, "PHONE_COOLDOWN_S", 0.0)
+    unit = tmp_path / "unit.tflite"
+    unit.write_bytes(b"TFL3 unit")  # pushed as bytes; the double's benchmark_model answers with the fixture
+    stats = backend.time(unit, TimingSettings(warmup_runs=1, min_runs=3, min_time_s=0.0))
+    d = stats.to_dict()
+    assert d["attempts"] == 2 and d["thermal_status_after"] == 0
+    assert any(n.startswith("1 of 1 timings were made again") for n in backend.notes())
+
+
+def test_benchmark_tool_can_be_named_instead_of_detected(tmp_path, monkeypatch):
+    pytest.importorskip("litert_torch", reason="needs the [tflite] extra")
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF fake arm64 binary")
+    monkeypatch.setenv("ZENDEPLOY_BENCHMARK_TOOL", "litert")
+    fake = FakeTransport("R5CT1234", fixture_text("litert_compiled_model_constructed.txt"), tool="litert")
+    backend = make_backend("pixel", serial="R5CT1234", transport=fake, benchmark_binary=str(binary))
+    assert backend.runner.tool == "litert"
+    assert not any(kind == "run" and "--help" in args for kind, args in fake.calls)  # not asked
+    monkeypatch.setenv("ZENDEPLOY_BENCHMARK_TOOL", "tfl")
+    with pytest.raises(ProfilerError, match=r"^unknown benchmark_model tool 'tfl' \(valid: "):
+        make_backend("pixel", serial="R5CT1234", transport=fake, benchmark_binary=str(binary))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import shlex
 import stat
 import sys
@@ -243,6 +244,7 @@ class FakeTransport:
         self.fail_push = fail_push
         self.thermal = list(thermal or [])  # successive answers of dumpsys thermalservice (then 0)
         self.help_text = fixture_text(f"benchmark_model_help_{tool}.txt")
+        self.flags = set(re.findall(r"^\t--(\w+)=", self.help_text, re.M))  # what this tool's --help lists
         self.calls: list[tuple[str, list]] = []
 
     def run(self, args):
@@ -263,8 +265,11 @@ class FakeTransport:
         if "benchmark_model" in " ".join(cmd[:4]) and "--help" in cmd:
             return 1, "", self.help_text  # both tools print their flags and exit 1 on --help
         if "benchmark_model" in " ".join(cmd[:4]):
+            # like the real tools, a flag it does not know is only warned about (benchmark_model.cc ParseFlags)
+            unknown = [a for a in cmd if a.startswith("--") and a[2:].split("=")[0] not in self.flags]
+            warning = f"WARN: Unconsumed cmdline flags: {' '.join(unknown)}\n" if unknown else ""
             # TFLITE_LOG goes to stderr; return the canned text there
-            return self.bench_rc, "", self.bench_text + self.bench_stderr
+            return self.bench_rc, "", warning + self.bench_text + self.bench_stderr
         return 127, "", f"/system/bin/sh: {cmd[0]}: inaccessible or not found"
 
     def push(self, local, remote):
@@ -596,7 +601,7 @@ def test_litert_tool_gets_its_own_flags_and_library(local_files, tmp_path):
     assert result.command[:3] == [f"LD_LIBRARY_PATH={DEFAULT_REMOTE_DIR}", "taskset", "c0"]
     flags = result.command[3:]
     assert "--use_cpu=false" in flags and "--use_gpu=true" in flags and "--require_full_delegation=true" in flags
-    assert "--gpu-precision=fp32" in flags and not any(f.startswith("--gpu_precision_loss") for f in flags)
+    assert "--allow_fp16=false" in flags and not any(f.startswith("--gpu_precision_loss") for f in flags)
     assert [str(library), f"{DEFAULT_REMOTE_DIR}/libLiteRtClGlAccelerator.so"] in [a for k, a in fake.calls
                                                                                  if k == "push"]
     # the assignment word reaches the phone's shell unquoted, so sh sets the variable for taskset and the tool

@@ -398,7 +398,7 @@ def test_tensorrt_version_gate(version, ok):
     if ok:
         check_tensorrt_version(version)
     else:
-        with pytest.raises(ProfilerError, match=r"not supported.*tensorrt>=10,<11") as info:
+        with pytest.raises(ProfilerError, match=r"not supported.*tensorrt-cu12>=10,<11") as info:
             check_tensorrt_version(version)
         assert "\n" not in str(info.value)
 
@@ -443,5 +443,60 @@ def test_first_cuda_failure_names_an_old_driver():
     from zendeploy.latency.remote import cuda_failure_reason
 
     old = cuda_failure_reason("cudaGetDeviceProperties", "cudaErrorInsufficientDriver", 12020, 13000)
-    assert "driver supports CUDA 12.2, older than the CUDA 13.0 runtime" in old and 'cuda-python<13' in old
+    assert "driver supports CUDA 12.2, older than the CUDA 13.0 runtime" in old
+    assert 'pip install "cuda-python>=12,<13" "tensorrt-cu12>=10,<11"' in old
     assert "no NVIDIA driver" in cuda_failure_reason("cudaGetDeviceProperties", "cudaErrorNoDevice", 0, 12060)
+
+
+def test_tensorrt_that_cannot_start_names_the_driver_and_the_build():
+    """trt.Builder / trt.Runtime raise a bare TypeError when CUDA does not start (a CUDA 13 TensorRT on a driver
+    older than 580): the line names both and the pip command that matches the driver."""
+    from profilers.tensorrt.driver import tensorrt_init_failure
+
+    exc = TypeError("pybind11::init(): factory function returned nullptr")
+    line = tensorrt_init_failure(exc, 12040, 13)
+    assert "CUDA 13 build (tensorrt-cu13)" in line and "supports only CUDA 12.4" in line
+    assert 'pip install "cuda-python>=12,<13" "tensorrt-cu12>=10,<11"' in line and "\n" not in line
+    assert "no NVIDIA driver" in tensorrt_init_failure(exc, 0, 12, "Runtime")
+    other = tensorrt_init_failure(exc, 12080, 12)  # a matching driver: the cause is elsewhere, say what is known
+    assert "factory function returned nullptr" in other and "driver CUDA 12.8" in other
+
+
+def test_set_device_on_this_host_fails_in_one_line_naming_the_cause():
+    from profilers.tensorrt.driver import set_device
+
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        pytest.skip("cuda-python is not installed (pip install \"zendeploy[tensorrt]\")")
+    err, count = cudart.cudaGetDeviceCount()
+    if int(err) == 0 and count > 0:
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ProfilerError) as info:
+        set_device(cudart, 0)
+    assert "\n" not in str(info.value) and "cudaSetDevice" in str(info.value)
+
+
+def test_nvml_finds_the_timed_gpu_by_its_pci_bus_id():
+    """NVML orders GPUs by PCI bus, CUDA fastest first (and after CUDA_VISIBLE_DEVICES): the reading must be of the
+    GPU that ran the unit, found by bus id. cudart is a stand-in here (no GPU); NVML is the real library."""
+    from profilers.tensorrt.gpu_state import cuda_pci_bus_id, read_gpu_state
+
+    class Cudart:
+        def cudaDeviceGetPCIBusId(self, length, device):
+            assert length >= 13
+            return 0, b"0000:3B:00.0\x00\x00\x00"
+
+    assert cuda_pci_bus_id(Cudart(), 1) == "0000:3B:00.0"
+    state = read_gpu_state(0, pci_bus_id="0000:3B:00.0")
+    if state["available"]:
+        assert state["gpu"] == {"pci_bus_id": "0000:3B:00.0"}
+    else:  # no driver here: one line saying so
+        assert "\n" not in state["reason"]
+    try:
+        from cuda.bindings import runtime as real
+    except ImportError:
+        return
+    err, count = real.cudaGetDeviceCount()
+    if not (int(err) == 0 and count > 0):
+        assert cuda_pci_bus_id(real, 0) is None  # no driver: CUDA cannot tell, NVML falls back to the index

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from profilers.common import ProfilerError  # noqa: E402
 from profilers.tensorrt.cuda_timing import check, time_on_stream  # noqa: E402
-from profilers.tensorrt.gpu_state import read_gpu_state  # noqa: E402
+from profilers.tensorrt.gpu_state import cuda_pci_bus_id, read_gpu_state  # noqa: E402
 
 
 def identify() -> dict:
@@ -36,7 +36,8 @@ def identify() -> dict:
         out["cuda_driver"] = cudart.cudaDriverGetVersion()[1]
         out["cuda_runtime"] = cudart.cudaRuntimeGetVersion()[1]
         name, capability = _gpu_identity()
-        out.update(gpu=name, compute_capability=list(capability) if capability else None, is_t4=is_t4(name, capability))
+        out.update(gpu=name, compute_capability=list(capability) if capability else None, is_t4=is_t4(name, capability),
+                   pci_bus_id=cuda_pci_bus_id(cudart, 0))
     except ZenDeployError as exc:
         out["error"] = str(exc)
     return out
@@ -86,7 +87,9 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="also write the report as JSON")
     args = parser.parse_args(argv)
 
-    report = {"identity": identify(), "nvml": read_gpu_state(0), "timing": time_matmuls(args.sizes, args.repeats)}
+    identity = identify()
+    report = {"identity": identity, "nvml": read_gpu_state(0, pci_bus_id=identity.get("pci_bus_id")),
+              "timing": time_matmuls(args.sizes, args.repeats)}
     ident = report["identity"]
     print(f"GPU: {ident.get('gpu', '-')} (compute capability {ident.get('compute_capability')}, T4: "
           f"{ident.get('is_t4')}); driver {ident.get('cuda_driver')}, runtime {ident.get('cuda_runtime')}"

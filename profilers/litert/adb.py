@@ -6,8 +6,8 @@ What is measured: whatever ``benchmark_model`` measures -- the wall-clock time o
 count/avg/std/min/max (and p5/median/p95 in newer builds). :mod:`profilers.litert.parse` turns
 its text into milliseconds; the headline number is the median when the tool prints it, else the
 mean. ``--num_threads`` (default 1) and ``--use_gpu=true|false`` are passed through; with the GPU,
-``--require_full_delegation=true`` and an explicit ``--gpu_precision_loss_allowed`` too, and a run whose
-output does not say the delegate executes the whole graph is an error (as is an "Unconsumed cmdline
+``--require_full_delegation=true`` and an explicit GPU precision too (TFLite's
+``--gpu_precision_loss_allowed``, LiteRT's ``--allow_fp16``), and a run whose output does not say the delegate executes the whole graph is an error (as is an "Unconsumed cmdline
 flags" warning: the binary ignored a flag). The runner pins the benchmark with ``taskset`` to the
 fastest cores, read on the phone from ``cpufreq`` (``cpuinfo_max_freq``: cpu6-7 on a Tensor G1/G2
 Pixel, cpu4-7 on a 4 + 4 phone) unless given a mask, and records the mask.
@@ -327,9 +327,10 @@ def build_benchmark_command(
     (the tool's default, true, would make an "fp32" GPU table an fp16 one).
 
     ``tool="litert"`` is LiteRT's CompiledModel ``benchmark_model`` (``litert/tools/benchmark_litert_model.cc``):
-    the accelerator is chosen with ``--use_cpu`` / ``--use_gpu`` (full delegation needs ``--use_cpu=false``), the
-    GPU precision with ``--gpu-precision=fp32|fp16`` (with a hyphen), there is no ``--use_xnnpack``, and its GPU
-    accelerator library is found through ``LD_LIBRARY_PATH`` (``library_dir``, where the runner pushed it)::
+    the accelerator is chosen with ``--use_cpu`` / ``--use_gpu`` (full delegation needs ``--use_cpu=false``: the
+    tool aborts on both), the GPU precision with ``--allow_fp16=true|false`` (default true: fp16 arithmetic; false
+    sets the GPU options' precision to fp32), there is no ``--use_xnnpack``, and its GPU accelerator library is
+    found through ``LD_LIBRARY_PATH`` (``library_dir``, where the runner pushed it)::
 
         [LD_LIBRARY_PATH=DIR] [taskset MASK] BINARY --graph=G --num_threads=N --use_cpu=.. --use_gpu=.. ...
     """
@@ -366,7 +367,7 @@ def build_benchmark_command(
         f"--min_secs={_seconds(min_secs)}",
     ]
     if use_gpu and tool == "litert":
-        argv += ["--require_full_delegation=true", f"--gpu-precision={'fp16' if gpu_precision_loss_allowed else 'fp32'}"]
+        argv += ["--require_full_delegation=true", f"--allow_fp16={_bool(gpu_precision_loss_allowed)}"]
     elif use_gpu:
         argv += ["--require_full_delegation=true", f"--gpu_precision_loss_allowed={_bool(gpu_precision_loss_allowed)}"]
     if warmup_min_secs is not None:
@@ -418,13 +419,13 @@ class AdbBenchmarkResult:
 
 
 _UNCONSUMED = re.compile(r"Unconsumed cmdline flags:\s*(.*)")
-_LITERT_TOOL = re.compile(r"NPU Vendor Flags from LiteRT|--use_npu|--gpu-precision|--dispatch_library_path")
+_LITERT_TOOL = re.compile(r"NPU Vendor Flags from LiteRT|--use_npu\b|--dispatch_library_path|(?<![\w-])--allow_fp16\b")
 _TFLITE_TOOL = re.compile(r"--graph\b.*|--use_xnnpack|--gpu_precision_loss_allowed")
 
 
 def detect_benchmark_tool(help_text: str) -> str:
     """Which ``benchmark_model`` printed this ``--help``: ``"litert"`` (LiteRT's CompiledModel tool: its usage
-    lists ``--use_npu`` / ``--gpu-precision`` and "NPU Vendor Flags from LiteRT") or ``"tflite"`` (TFLite's
+    lists ``--use_npu`` / ``--allow_fp16`` and "NPU Vendor Flags from LiteRT") or ``"tflite"`` (TFLite's
     Interpreter tool). Both start with "STARTING!", so that line tells nothing."""
     if _LITERT_TOOL.search(help_text):
         return "litert"
@@ -619,7 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--use-gpu", action="store_true",
                         help="--use_gpu=true (GPU delegate; every unit must be fully delegated)")
     parser.add_argument("--gpu-precision", choices=("fp32", "fp16"), default="fp32",
-                        help="GPU arithmetic: fp16 sets --gpu_precision_loss_allowed=true (default fp32: false)")
+                        help="GPU arithmetic: fp16 allows fp16 (TFLite: --gpu_precision_loss_allowed=true, LiteRT: "
+                             "--allow_fp16=true); default fp32 (false)")
     parser.add_argument("--taskset", default="auto",
                         help="CPU affinity: a hex mask (e.g. c0), 'auto' (default: the fastest cores for --threads, "
                              "read from the phone's cpufreq) or 'none'")

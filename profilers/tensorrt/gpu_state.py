@@ -13,6 +13,10 @@ For repeatable tables lock the clocks before profiling (needs root; T4 boost clo
     ...                                   # profile
     sudo nvidia-smi --reset-gpu-clocks
 
+NVML numbers GPUs by PCI bus, CUDA (by default) fastest first and after ``CUDA_VISIBLE_DEVICES``: the runners
+find the GPU they time by its PCI bus id (:func:`cuda_pci_bus_id`), never by index, so on a machine with several
+GPUs the readings are those of the GPU that ran the unit.
+
 Without NVML (no driver, or ``nvidia-ml-py`` not installed) the state is ``{"available": False,
 "reason": ...}``: the timing goes on, and the record says why the readings are missing.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["THROTTLE_REASONS", "read_gpu_state"]
+__all__ = ["THROTTLE_REASONS", "cuda_pci_bus_id", "read_gpu_state"]
 
 # NVML clock-event reason bits (nvml.h, nvmlClocksEventReason*): what holds the clocks below the maximum
 THROTTLE_REASONS = {
@@ -40,10 +44,24 @@ def _reasons(mask: int) -> list[str]:
     return [name for bit, name in THROTTLE_REASONS.items() if mask & bit]
 
 
-def read_gpu_state(index: int = 0) -> dict[str, Any]:
-    """One reading of GPU ``index``: SM and memory clocks (MHz), the maximum SM clock, power (W), temperature
-    (degrees C) and the active throttle reasons. A field the GPU does not report (a vGPU, an old driver) is
-    left out."""
+def cuda_pci_bus_id(cudart: Any, device: int) -> str | None:
+    """PCI bus id ("0000:3B:00.0") of CUDA device ``device`` (``cudaDeviceGetPCIBusId``), None when CUDA cannot
+    tell (no driver)."""
+    try:
+        err, bus = cudart.cudaDeviceGetPCIBusId(32, int(device))
+    except Exception:  # noqa: BLE001 - bindings without the call, or no driver at all
+        return None
+    if int(err) != 0:
+        return None
+    text = bus.decode(errors="replace") if isinstance(bus, (bytes, bytearray)) else str(bus)
+    return text.split("\x00", 1)[0].strip() or None
+
+
+def read_gpu_state(index: int = 0, *, pci_bus_id: str | None = None) -> dict[str, Any]:
+    """One reading of a GPU: SM and memory clocks (MHz), the maximum SM clock, power (W), temperature (degrees C)
+    and the active throttle reasons. The GPU is the one at ``pci_bus_id`` (CUDA's device, see
+    :func:`cuda_pci_bus_id`), else NVML's ``index`` (NVML's order, which can differ from CUDA's). A field the GPU
+    does not report (a vGPU, an old driver) is left out."""
     try:
         import pynvml  # noqa: PLC0415
     except ImportError:
@@ -53,7 +71,10 @@ def read_gpu_state(index: int = 0) -> dict[str, Any]:
     except pynvml.NVMLError as exc:
         return {"available": False, "reason": f"NVML: {exc}"}
     try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(int(index))
+        if pci_bus_id:
+            handle = pynvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id.encode())
+        else:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(int(index))
         readers = {
             "sm_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
             "mem_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM),
@@ -61,7 +82,8 @@ def read_gpu_state(index: int = 0) -> dict[str, Any]:
             "power_w": lambda: round(pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0, 2),
             "temperature_c": lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU),
         }
-        state: dict[str, Any] = {"available": True}
+        state: dict[str, Any] = {"available": True, "gpu": ({"pci_bus_id": pci_bus_id} if pci_bus_id else
+                                                           {"nvml_index": int(index)})}
         for name, read in readers.items():
             try:
                 state[name] = read()

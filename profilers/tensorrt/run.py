@@ -65,7 +65,8 @@ from profilers.common import (
     stats_result,
 )
 from profilers.tensorrt.cuda_timing import StreamTiming, check as _check, time_on_stream
-from profilers.tensorrt.gpu_state import read_gpu_state
+from profilers.tensorrt.driver import driver_cuda_version, set_device, tensorrt_cuda_major, tensorrt_init_failure
+from profilers.tensorrt.gpu_state import cuda_pci_bus_id, read_gpu_state
 from profilers.tensorrt.parse import (
     TrtexecSummary, _version_from, parse_trtexec_output, parse_trtexec_times_json, trace_stats,
 )
@@ -111,8 +112,8 @@ def check_tensorrt_version(version: str | None, what: str = "TensorRT") -> None:
         raise ProfilerError(
             f"{what} {version} is not supported: this profiler supports TensorRT "
             f"{OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]}-{SUPPORTED_MAJORS[-1]}.x (TensorRT 11 dropped the fp16/int8 "
-            f"builder flags it uses); install 'tensorrt>=10,<11' (what pip install \"zendeploy[tensorrt]\" pins) or "
-            f"use a TensorRT 10 container")
+            f"builder flags it uses); install 'tensorrt-cu12>=10,<11' (what pip install \"zendeploy[tensorrt]\" "
+            f"pins) or use a TensorRT 10 container")
 
 
 def _trt():
@@ -212,6 +213,16 @@ def _set_placeholder_dynamic_ranges(trt, network, in_range: float = 2.0, out_ran
                 tensor.set_dynamic_range(-out_range, out_range)
 
 
+def _started(factory, logger):
+    """``trt.Builder(logger)`` / ``trt.Runtime(logger)``; when TensorRT cannot start CUDA (a driver too old for its
+    CUDA build) the binding raises a bare ``TypeError``: name the cause instead."""
+    try:
+        return factory(logger)
+    except TypeError as exc:
+        raise ProfilerError(tensorrt_init_failure(exc, driver_cuda_version(_cudart()), tensorrt_cuda_major(),
+                                                  getattr(factory, "__name__", "Builder"))) from None
+
+
 def build_engine(
     onnx_path: str | os.PathLike[str],
     *,
@@ -223,20 +234,23 @@ def build_engine(
     workspace_mib: int | None = None,
     builder_optimization_level: int | None = None,
     verbose: bool = False,
+    device: int = 0,
 ) -> bytes:
     """Build a serialised TensorRT engine from an ONNX file; returns the plan bytes.
 
     ``input_shapes`` fixes inputs with dynamic dimensions (one optimisation profile with
     min = opt = max). ``timing_cache_path``: the cache is loaded from that file when it exists
     (an empty cache otherwise, or when the stored one was made on a different GPU), used for the
-    build, and the merged cache is written back atomically. ``engine_path`` also saves the plan.
+    build, and the merged cache is written back atomically. ``engine_path`` also saves the plan. ``device``: the
+    CUDA device it is built for (the one it will be timed on).
     """
     trt = _trt()
     onnx_path = os.fspath(onnx_path)
     if not os.path.isfile(onnx_path):
         raise ProfilerError(f"model file not found: {onnx_path}")
+    set_device(_cudart(), device)  # TensorRT builds for the current CUDA device
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
-    builder = trt.Builder(logger)
+    builder = _started(trt.Builder, logger)
     major = int(trt.__version__.split(".")[0])
     flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
@@ -348,9 +362,9 @@ def time_engine_detailed(
             raise ProfilerError(f"engine file not found: {path}")
         with open(path, "rb") as f:
             engine = f.read()
-    _check(cudart, cudart.cudaSetDevice(int(device)), "cudaSetDevice")
+    set_device(cudart, device)
     logger = trt.Logger(trt.Logger.WARNING)
-    runtime = trt.Runtime(logger)
+    runtime = _started(trt.Runtime, logger)
     cuda_engine = runtime.deserialize_cuda_engine(bytes(engine))
     if cuda_engine is None:
         raise ProfilerError("TensorRT cannot deserialize the engine (built by another TensorRT version or GPU?)")
@@ -447,7 +461,7 @@ def time_onnx_tensorrt_detailed(
     else:
         plan = build_engine(
             onnx_path, engine_path=engine_path, fp16=fp16, int8=int8, timing_cache_path=timing_cache_path,
-            input_shapes=input_shapes, workspace_mib=workspace_mib,
+            input_shapes=input_shapes, workspace_mib=workspace_mib, device=device,
         )
     return time_engine_detailed(
         plan, input_shapes=input_shapes, warmup=warmup, repeats=repeats, min_time_s=min_time_s,
@@ -687,8 +701,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         given = entry.extra.get("shapes")
         return {k: tuple(v) for k, v in given.items()} if given else dict(default_shapes)
 
+    gpu_bus: list[str | None] = []  # the timed GPU's PCI bus id, read once: NVML's index order is not CUDA's
+
+    def gpu_state() -> dict[str, Any]:
+        if not gpu_bus:
+            gpu_bus.append(cuda_pci_bus_id(_cudart(), args.device))
+        return read_gpu_state(args.device, pci_bus_id=gpu_bus[0])
+
     def measure_api(entry: ManifestEntry) -> dict[str, Any]:
-        before = read_gpu_state(args.device)
+        before = gpu_state()
         timed = time_onnx_tensorrt_detailed(
             entry.path, fp16=args.fp16, int8=args.int8, timing_cache_path=args.timing_cache,
             engine_path=engine_path(entry, _trt().__version__), input_shapes=shapes_of(entry) or None,
@@ -696,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device, cuda_graph=not args.no_cuda_graph,
         )
         return {**stats_result(timed.stats), **timed.to_dict(),
-                "gpu_state": {"before": before, "after": read_gpu_state(args.device)}}
+                "gpu_state": {"before": before, "after": gpu_state()}}
 
     def measure_trtexec(entry: ManifestEntry) -> dict[str, Any]:
         shapes = shapes_of(entry)

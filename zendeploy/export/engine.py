@@ -102,11 +102,12 @@ def open_engine_runner(engine_path: str | os.PathLike, *, device: int = 0) -> Ca
     _require_tensorrt()
     import numpy as np
     import tensorrt as trt
-    from profilers.tensorrt.run import _check, _cudart  # the profiler's CUDA helpers
+    from profilers.tensorrt.driver import set_device
+    from profilers.tensorrt.run import _check, _cudart, _started  # the profiler's CUDA helpers
 
     cudart = _cudart()
-    _profiler_call(_check, cudart, cudart.cudaSetDevice(int(device)), "cudaSetDevice")
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    _profiler_call(set_device, cudart, device)
+    runtime = _profiler_call(_started, trt.Runtime, trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
     if engine is None:
         raise ExportError("TensorRT cannot deserialize the engine (built by another TensorRT version or GPU?)")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from profilers.common import file_sha256
+from profilers.tensorrt.driver import cuda_failure_reason
 
 from ..errors import ProfilerError as ZProfilerError, require
 from .devices import DeviceSpec
@@ -68,12 +69,17 @@ class TensorRTBackend(Backend):
 
         self._run = trt_run
         self.gpu, capability = _gpu_identity()
+        from profilers.tensorrt.gpu_state import cuda_pci_bus_id
+
+        self.pci_bus_id = cuda_pci_bus_id(_cudart(), 0)  # NVML finds this GPU by bus id: its index order is not CUDA's
         if not is_t4(self.gpu, capability):
             raise ZProfilerError(f"device 't4' needs an NVIDIA T4 (compute capability 7.5, not a vGPU slice), but "
                                  f"this machine's GPU 0 is '{self.gpu}' (compute capability "
                                  f"{'.'.join(map(str, capability)) if capability else 'unknown'}); a table must name "
                                  f"the hardware it was measured on")
         self.timing_cache = Path(workdir or ".") / "tensorrt.timing-cache"
+        self.timings = self.plain_launches = self.enqueue_bound = 0
+        self.graph_notes: set[str] = set()
 
     @_wrap_profiler_errors
     def open(self, path):
@@ -87,13 +93,31 @@ class TensorRTBackend(Backend):
 
     @_wrap_profiler_errors
     def time(self, run, settings: TimingSettings):
-        return self._run.time_engine(run, warmup=settings.warmup_runs, repeats=settings.min_runs,
-                                     min_time_s=settings.min_time_s, max_repeats=settings.max_runs)
+        timed = self._run.time_engine_detailed(run, warmup=settings.warmup_runs, repeats=settings.min_runs,
+                                               min_time_s=settings.min_time_s, max_repeats=settings.max_runs)
+        self.timings += 1
+        if not timed.cuda_graph:  # the provenance says CUDA graph replays: count, and say, every timing that was not
+            self.plain_launches += 1
+            self.graph_notes.add(str(timed.graph_note))
+        self.enqueue_bound += bool(timed.enqueue_bound)
+        s = timed.stats
+        return _Stats(n=s.n, median_ms=s.median_ms, mean_ms=s.mean_ms, min_ms=s.min_ms, p10_ms=s.p10_ms,
+                      p90_ms=s.p90_ms, std_ms=s.std_ms, extra=timed.to_dict())
+
+    def notes(self):
+        out = []
+        if self.plain_launches:
+            out.append(f"{self.plain_launches} of {self.timings} timings are plain execute_async_v3 launches, not CUDA "
+                       f"graph replays ({'; '.join(sorted(self.graph_notes))})")
+        if self.enqueue_bound:
+            out.append(f"{self.enqueue_bound} of {self.timings} timings were enqueue-bound (the host's enqueue took at "
+                       f"least the GPU time): without CUDA graphs a deployment would see the enqueue time")
+        return out
 
     def device_state(self):
         from profilers.tensorrt.gpu_state import read_gpu_state
 
-        return read_gpu_state(0)  # SM / memory clocks, power, temperature, throttle reasons (NVML)
+        return read_gpu_state(0, pci_bus_id=self.pci_bus_id)  # SM / memory clocks, power, temperature, throttle (NVML)
 
     def provenance(self):
         v = self._run.tensorrt_versions()
@@ -117,21 +141,6 @@ def is_t4(name: str, capability: tuple[int, int] | None) -> bool:
     return capability is None or tuple(capability) == (7, 5)
 
 
-def cuda_failure_reason(call: str, err, driver: int | None, runtime: int | None) -> str:
-    """One line for a failed first CUDA call, naming the likely cause: a driver older than the CUDA runtime that
-    cuda-python was built for (CUDA 13 builds need driver 580 or newer), or no GPU at all."""
-    def ver(v):
-        return f"{v // 1000}.{(v % 1000) // 10}" if v else "none"
-
-    if driver is not None and runtime is not None and 0 < driver < runtime:
-        return (f"the NVIDIA driver supports CUDA {ver(driver)}, older than the CUDA {ver(runtime)} runtime this "
-                f"cuda-python needs ({call}: {getattr(err, 'name', err)}); update the driver (CUDA 13 needs 580+) or "
-                f"install a cuda-python matching it: pip install \"cuda-python<{runtime // 1000}\"")
-    if not driver:
-        return f"no NVIDIA driver or GPU is available ({call}: {getattr(err, 'name', err)})"
-    return f"no CUDA GPU available ({call}: {getattr(err, 'name', err)}; driver CUDA {ver(driver)})"
-
-
 def _cudart():
     try:
         from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
@@ -151,8 +160,8 @@ def _gpu_identity() -> tuple[str, tuple[int, int] | None]:
         d_err, driver = cudart.cudaDriverGetVersion()
         r_err, runtime = cudart.cudaRuntimeGetVersion()
         raise ZProfilerError(cuda_failure_reason("cudaGetDeviceProperties", err,
-                                                 driver if int(d_err) == 0 else None,
-                                                 runtime if int(r_err) == 0 else None))
+                                                 int(driver) if int(d_err) == 0 else None,
+                                                 int(runtime) if int(r_err) == 0 else None))
     name = props.name
     name = name.decode(errors="replace").rstrip("\x00") if isinstance(name, (bytes, bytearray)) else str(name)
     capability = (int(props.major), int(props.minor)) if hasattr(props, "major") else None
@@ -188,11 +197,15 @@ class PixelBackend(Backend):
         self.transport = transport
         # LiteRT's CompiledModel benchmark_model needs its GPU accelerator library pushed beside it
         library = accelerator_library or os.environ.get("ZENDEPLOY_ACCELERATOR_LIBRARY")
-        self.runner = adb.AdbBenchmarkRunner(transport, binary, accelerator_library=library)
+        # which tool it is: told by ZENDEPLOY_BENCHMARK_TOOL (tflite | litert), else read from its --help on the phone
+        tool = os.environ.get("ZENDEPLOY_BENCHMARK_TOOL") or None
+        self.runner = _wrap_profiler_errors(adb.AdbBenchmarkRunner)(transport, binary, accelerator_library=library,
+                                                                    tool=tool)
         _wrap_profiler_errors(self.runner.prepare)()  # push the binary, tell TFLite's tool from LiteRT's
         self.info = _wrap_profiler_errors(adb.read_device_info)(transport)
         self.temperatures: list[float] = []
         self.timings = self.mean_only = 0  # runs timed; runs whose benchmark_model printed no median
+        self.rerun_hot = self.still_hot = 0  # timings made again after a hot run; timings still hot after the re-runs
         # pinned to the fastest cores for the thread count, read from the phone's cpufreq (cpu6-7 on a Tensor Pixel)
         self.max_freqs, self.cores, self.mask = _wrap_profiler_errors(adb.fastest_core_pinning)(transport,
                                                                                               self.threads or 1)
@@ -208,7 +221,8 @@ class PixelBackend(Backend):
                                  warmup_runs=settings.warmup_runs, num_runs=settings.min_runs,
                                  min_secs=settings.min_time_s, taskset_mask=self.mask,
                                  gpu_precision_loss_allowed=gpu and self.precision == "fp16",
-                                 max_thermal_status=1, hot_reruns=2, cooldown_s=PHONE_COOLDOWN_S)
+                                 max_thermal_status=PHONE_MAX_THERMAL_STATUS, hot_reruns=PHONE_HOT_RERUNS,
+                                 cooldown_s=PHONE_COOLDOWN_S)
         b = result.benchmark
         for t in (result.battery_temp_before_c, result.battery_temp_after_c):
             if t is not None:
@@ -218,15 +232,29 @@ class PixelBackend(Backend):
         self.mean_only += b.statistic != "median"
         std = b.std_ms or 0.0
         p10, p90, source = phone_p10_p90(b.p5_ms, b.p95_ms, b.min_ms, b.max_ms, med)
+        self.rerun_hot += result.attempts > 1
+        hot = result.thermal_status_after is not None and result.thermal_status_after > PHONE_MAX_THERMAL_STATUS
+        self.still_hot += hot
         return _Stats(n=b.count or settings.min_runs, median_ms=med, mean_ms=b.avg_ms, min_ms=b.min_ms or med,
                       p10_ms=p10, p90_ms=p90, std_ms=std,
-                      extra={"statistic": b.statistic, "p10_p90": source, "p5_ms": b.p5_ms, "p95_ms": b.p95_ms})
+                      extra={"statistic": b.statistic, "p10_p90": source, "p5_ms": b.p5_ms, "p95_ms": b.p95_ms,
+                             "attempts": result.attempts, "thermal_status_before": result.thermal_status_before,
+                             "thermal_status_after": result.thermal_status_after,
+                             "battery_temp_after_c": result.battery_temp_after_c, "delegation": result.delegation})
 
     def notes(self):
-        if not self.mean_only:
-            return []
-        return [f"benchmark_model printed no median for {self.mean_only} of {self.timings} timings (an old build): "
-                f"their median_ms is the tool's mean and p10/p90 are interpolated from min/max"]
+        out = []
+        if self.mean_only:
+            out.append(f"benchmark_model printed no median for {self.mean_only} of {self.timings} timings (an old "
+                       f"build): their median_ms is the tool's mean and p10/p90 are interpolated from min/max")
+        if self.rerun_hot:
+            out.append(f"{self.rerun_hot} of {self.timings} timings were made again after the phone ran hotter than "
+                       f"thermal status {PHONE_MAX_THERMAL_STATUS} ('light') and {PHONE_COOLDOWN_S:g} s of rest")
+        if self.still_hot:
+            out.append(f"{self.still_hot} of {self.timings} timings ended above thermal status "
+                       f"{PHONE_MAX_THERMAL_STATUS} after {PHONE_HOT_RERUNS} re-runs: the phone was throttling and "
+                       f"those units may be timed slow; cool the phone and profile again for a table to ship")
+        return out
 
     def device_state(self):
         """Thermal status, battery temperature and the cores' current frequencies after a pass."""
@@ -253,6 +281,8 @@ class PixelBackend(Backend):
 
 
 PHONE_COOLDOWN_S = 30.0  # rest before re-running a unit after which the phone's thermal status was above 'light'
+PHONE_MAX_THERMAL_STATUS = 1  # Android's THERMAL_STATUS_LIGHT: above it (moderate, severe, ...) the SoC throttles
+PHONE_HOT_RERUNS = 2  # re-runs at most of a unit timed hot
 
 
 
