@@ -4,6 +4,7 @@ loop's decision and measurements that join the calibration: real ONNX Runtime wi
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -359,14 +360,14 @@ def test_an_anchor_refits_the_calibration_on_networks_measured_now(tiny_table, t
         fit_anchor(table, picks, [1.0, 1.0, 1.0])
 
 
-def test_anchor_measures_on_this_host_only(tiny_table, tmp_path):
+def test_anchor_measures_on_this_host_only(tiny_table, tmp_path, caplog):
     """Real ONNX Runtime: ``zendeploy latency anchor`` measures the networks and writes the anchored table; --clear
     removes the anchor; a table of another CPU is anchored as a transfer (and says so); one of another setup (2
     threads, another runtime version) is refused in one line."""
     from typer.testing import CliRunner
 
     from zendeploy.cli.app import app
-    from zendeploy.latency.anchor import check_anchorable
+    from zendeploy.latency.anchor import check_anchorable, check_anchorable_here
 
     table = tmp_path / "t.json"
     table.write_bytes(tiny_table.read_bytes())
@@ -383,6 +384,13 @@ def test_anchor_measures_on_this_host_only(tiny_table, tmp_path):
     data = json.loads(table.read_text())
     data["provenance"]["device_name"] = "another CPU"  # units measured on another processor: a transfer
     table.write_text(json.dumps(data))
+    zlog = logging.getLogger("zendeploy")  # the CLI's handler stops propagation: listen on zendeploy's logger
+    zlog.addHandler(caplog.handler)
+    try:  # validate --anchor and latency anchor both say so before measuring
+        assert check_anchorable_here(load_table(table), make_backend("cpu")) == "another CPU"
+    finally:
+        zlog.removeHandler(caplog.handler)
+    assert "measured on another CPU, not this host's CPU" in caplog.text and "(a transfer)" in caplog.text
     res = CliRunner().invoke(app, ["latency", "anchor", "--table", str(table), "--networks", "4", "--passes", "1"])
     assert res.exit_code == 0, res.output
     assert load_table(table).anchor.transferred_from == "another CPU"

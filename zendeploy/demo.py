@@ -129,7 +129,7 @@ def _reference(settings: DemoSettings, predictor, table_path: Path, out: Path, p
     import json
 
     from .io import atomic_write_text
-    from .latency.backends import make_backend
+    from .latency.backends import backend_for
     from .latency.profile import measure_networks
     from .latency.sidecar import append_networks
     from .space.structure import parse_structure
@@ -156,8 +156,7 @@ def _reference(settings: DemoSettings, predictor, table_path: Path, out: Path, p
         ref = json.loads(path.read_text())
         if ref.get("structure") == structure and ref.get("table") == str(table_path):
             return ref
-    prov = table.provenance
-    backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+    backend = backend_for(table)
     classes = table.space.num_classes
     per_batch = measure_networks(backend, [blocks], settings.resolution, num_classes=classes, passes=settings.passes,
                                  workdir=out / "reference", progress=progress)[0]
@@ -168,7 +167,7 @@ def _reference(settings: DemoSettings, predictor, table_path: Path, out: Path, p
     score = _zen(blocks, settings)
     pred = predictor.predict(blocks, settings.resolution, num_classes=classes)
     ref = {"name": name, "structure": structure, "table": str(table_path),
-           "measured_ms": per_batch / prov.batch, "predicted_ms": pred.latency_ms, "zen_score": score,
+           "measured_ms": per_batch / table.provenance.batch, "predicted_ms": pred.latency_ms, "zen_score": score,
            "num_classes": classes, "unit": "ms per image"}
     atomic_write_text(path, json.dumps(ref, indent=1) + "\n")
     return ref

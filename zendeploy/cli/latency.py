@@ -340,7 +340,7 @@ def anchor_cmd(
 
     def body():
         from ..latency.anchor import anchor_table, clear_anchor
-        from ..latency.backends import make_backend
+        from ..latency.backends import backend_for
         from ..latency.tables import load_table, save_table
 
         old = load_table(table)
@@ -349,8 +349,7 @@ def anchor_cmd(
             save_table(clear_anchor(old), out)
             console.print(f"{out}: anchor removed; predictions use the calibration as built")
             return
-        p = old.provenance
-        backend = make_backend(p.device, batch=p.batch, threads=p.threads or 1, precision=p.precision)
+        backend = backend_for(old)
         work = Path(f"{Path(table).with_suffix('')}.work") / "anchor"
         with phase_progress(not as_json) as progress:
             new = anchor_table(old, backend, networks=networks, passes=passes, workdir=work, progress=progress)

@@ -155,16 +155,22 @@ def host_state() -> dict:
     return state
 
 
+def check_anchorable_here(table: LatencyTable, backend) -> str | None:
+    """:func:`check_anchorable`, and a warning when the anchor will be a transfer from another CPU."""
+    other_cpu = check_anchorable(table, backend)
+    if other_cpu:
+        log.warning("the table's units were measured on %s, not this host's CPU: the anchor fits its calibration to "
+                    "this host (a transfer); profile a table here for unit-level accuracy", other_cpu)
+    return other_cpu
+
+
 def measure_anchor(table: LatencyTable, backend, *, networks: int = DEFAULT_ANCHOR_NETWORKS, workdir: Path,
                    progress: Progress | None = None, passes: int | None = None) -> tuple[list[str], list[float]]:
     """Measure ``networks`` anchor networks of ``table`` end to end on ``backend`` (the table's statistic: the
     fastest run over shuffled passes); returns (structures, ms per batch)."""
     from .profile import DEFAULT_PASSES, measure_networks
 
-    other_cpu = check_anchorable(table, backend)
-    if other_cpu:
-        log.warning("the table's units were measured on %s, not this host's CPU: the anchor fits its calibration to "
-                    "this host (a transfer); profile a table here for unit-level accuracy", other_cpu)
+    check_anchorable_here(table, backend)
     structures = anchor_structures(table, networks)
     measured = measure_networks(backend, [parse_structure(s) for s in structures], table.space.resolution,
                                 num_classes=table.space.num_classes, passes=passes or DEFAULT_PASSES,

@@ -162,6 +162,13 @@ class BackendSpec:
                             **dict(self.options))
 
 
+def backend_for(table, *, threads: int | None = None, **kwargs) -> Backend:
+    """The backend a table was measured with, opened on this host: its device, batch, threads (or ``threads``) and
+    precision."""
+    p = table.provenance
+    return make_backend(p.device, batch=p.batch, threads=threads or p.threads or 1, precision=p.precision, **kwargs)
+
+
 def make_backend(device: str, **kwargs) -> Backend:
     """The measurement backend for a device name (unknown names get the list and a suggestion)."""
     spec = DEVICES.get(device)
@@ -172,5 +179,5 @@ def make_backend(device: str, **kwargs) -> Backend:
     return make_remote_backend(spec, **kwargs)
 
 
-__all__ = ["DEVICES", "DeviceSpec", "Backend", "TimingSettings", "make_backend", "list_devices",
+__all__ = ["DEVICES", "DeviceSpec", "Backend", "TimingSettings", "backend_for", "make_backend", "list_devices",
            "MissingExtraError"]

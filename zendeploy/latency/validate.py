@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..space.structure import format_structure, parse_structure
 from ..zoo import get_zoo
-from .backends import make_backend
+from .backends import backend_for
 from .calibrate import AccuracyReport, accuracy
 from .predict import LatencyPredictor
 from ..progress import Progress
@@ -134,7 +134,7 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     stay beside it."""
     import time
 
-    from .anchor import anchor_structures, check_anchorable, clear_anchor, fit_anchor, host_state
+    from .anchor import anchor_structures, check_anchorable_here, clear_anchor, fit_anchor, host_state
 
     from ..cost import network_cost
     from .sampling import official_networks, sample_validation_networks
@@ -142,8 +142,7 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     t0 = time.perf_counter()
     table = load_table(table_path)
     prov = table.provenance
-    backend = make_backend(prov.device, batch=prov.batch, threads=threads or prov.threads or 1,
-                           precision=prov.precision)
+    backend = backend_for(table, threads=threads)
     space = space_of(table)
     res, classes = table.space.resolution, table.space.num_classes
     dataset = table.space.dataset or space.dataset_for(res)
@@ -163,7 +162,7 @@ def validate_table(table_path: str | Path, *, samples: int = 50, passes: int = 5
     nets = [b for _, b, _, _ in zennets] + nets
     anchors: list[str] = []
     if anchor:
-        check_anchorable(table, backend)
+        check_anchorable_here(table, backend)  # refuses another backend setup; warns on another CPU (a transfer)
         anchors = anchor_structures(table, anchor)
     work = Path(workdir or Path(table_path).with_name(Path(table_path).name + ".validate"))
     measured = measure_networks(backend, nets + [parse_structure(a) for a in anchors], res, num_classes=classes,

@@ -149,10 +149,9 @@ def prepare_search(request: SearchRequest, *, scorer: Any = None,
     on_outside, reused = None, 0
     backend = None
     if predictor is not None and measure_fn is not None:  # the table's device is on this host
-        from ..latency.backends import make_backend
+        from ..latency.backends import backend_for
 
-        prov = predictor.table.provenance
-        backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+        backend = backend_for(predictor.table)
     anchor = r.anchor
     if anchor is None:  # auto: anchor a table of this host's device when a latency budget rests on it
         anchor = _auto_anchor(predictor, backend, r.latency_ms)
