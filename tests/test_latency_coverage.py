@@ -465,3 +465,18 @@ def test_validate_with_an_anchor_reports_both(tiny_table, tmp_path):
     again = revalidate(report, table)
     assert again.calibrated.mape_pct == pytest.approx(report.calibrated.mape_pct)
     assert again.as_built.mape_pct == pytest.approx(report.as_built.mape_pct)
+
+
+def test_validation_times_only_the_official_zennets_a_table_covers():
+    """A table profiled over 198M-4G MACs at 224 covers the two smallest ResNet-space latency ZenNets (1.76G, 3.42G);
+    the 4.9G-22G ones are outside it and not timed (a search refuses them as outside coverage)."""
+    from zendeploy.latency.sampling import official_networks
+    from zendeploy.latency.validate import split_by_range
+    from zendeploy.space.spaces import load_space
+
+    zennets = official_networks(load_space("resnet"), 224)
+    inside, outside = split_by_range(zennets, 198e6, 4e9, 224, 1000)
+    assert sorted(z[0] for z in inside) == ["zennet_imagenet1k_latency01ms_res224",
+                                            "zennet_imagenet1k_latency02ms_res224"]
+    assert len(outside) == 4 and "zennet_imagenet1k_latency12ms_res224" in outside
+    assert split_by_range(zennets, 1e6, 1e12, 224, 1000)[1] == []

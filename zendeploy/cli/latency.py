@@ -255,6 +255,9 @@ def validate_cmd(
             print_json(report.to_dict())
             return
         print_accuracy_table(report)
+        if report.official_outside:
+            console.print(f"official ZenNets outside the table's MACs range, not measured (a search refuses them "
+                          f"as outside coverage): {', '.join(report.official_outside)}", highlight=False)
         console.print(f"report {out}; plot {report.plot}")
 
     run_command(body)
