@@ -50,8 +50,11 @@ STRATEGIES = ("budget-aware", "official", "random")
 RESCORE_SEED = 10_000  # fresh draws: the search's candidate seeds are SHA-256 derived, never this small range
 
 
+TABLE_ENV = "ZENDEPLOY_BENCH_TABLE"  # --table, seen by the spawned search processes too
+
+
 def settings(name: str) -> dict:
-    table = ROOT / "latency_tables" / "cpu-onnxruntime-fp32-b1-resnet-r32.json"
+    table = os.environ.get(TABLE_ENV) or ROOT / "latency_tables" / "cpu-onnxruntime-fp32-b1-resnet-r32.json"
     base = {
         "cifar": dict(space="resnet", resolution=32, num_classes=100, budgets=dict(params=1_000_000, layers=18),
                       batch_size=16, reference="zennet_cifar100_model_size1M_res32"),
@@ -142,7 +145,7 @@ def measure_tops(results: list[dict], setting: str, cache_path: Path) -> dict[st
     """End-to-end ms per image of every network in the points' top-k of ``setting``, on the table's backend with the
     table's settings and statistic; cached in ``cache_path`` (one JSON line per network, appended as measured)."""
     from zendeploy.latency import load_predictor
-    from zendeploy.latency.backends import make_backend
+    from zendeploy.latency.backends import backend_for
     from zendeploy.latency.profile import measure_networks
     from zendeploy.space.structure import parse_structure
 
@@ -152,14 +155,14 @@ def measure_tops(results: list[dict], setting: str, cache_path: Path) -> dict[st
         for line in cache_path.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                if r["setting"] == setting:
-                    cache[r["structure"]] = r["measured_ms"]
+                if r["setting"] == setting and r.get("table", str(cfg["table"])) == str(cfg["table"]):
+                    cache[r["structure"]] = r["measured_ms"]  # measured with this table's backend on this host
     wanted = sorted(({t["structure"] for r in results if r["setting"] == setting
                       for p in r["points"] for t in p.get("top", ())} | {_reference_structure(cfg)}) - set(cache))
     if not wanted:
         return cache
-    prov = load_predictor(cfg["table"]).table.provenance
-    backend = make_backend(prov.device, batch=prov.batch, threads=prov.threads or 1, precision=prov.precision)
+    table = load_predictor(cfg["table"]).table
+    prov, backend = table.provenance, backend_for(table)
     print(f"{setting}: timing {len(wanted)} network(s) end to end on {prov.device} ({len(cache)} cached)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(0, len(wanted), 10):  # in chunks, each appended as it ends: an interrupted run resumes
@@ -169,7 +172,8 @@ def measure_tops(results: list[dict], setting: str, cache_path: Path) -> dict[st
             with cache_path.open("a") as f:
                 for x, v in zip(chunk, per_batch):
                     cache[x] = v / backend.batch
-                    f.write(json.dumps({"setting": setting, "structure": x, "measured_ms": cache[x]}) + "\n")
+                    f.write(json.dumps({"setting": setting, "structure": x, "measured_ms": cache[x],
+                                        "table": str(cfg["table"])}) + "\n")
     return cache
 
 
@@ -298,8 +302,13 @@ def main() -> int:
     ap.add_argument("--measure-top", type=int, default=5,
                     help="settings with a latency table: time the K best networks of every point end to end after "
                          "the searches and report the closed loop's choice (0: off)")
+    ap.add_argument("--table", type=Path, default=None,
+                    help="cifar-latency: the latency table (default: the shipped ONNX Runtime CPU ResNet 32 table); "
+                         "on a host other than the table's, give a copy anchored here (zendeploy latency anchor -o)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_anytime")
     args = ap.parse_args()
+    if args.table is not None:
+        os.environ[TABLE_ENV] = str(args.table.resolve())
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "runs.jsonl"
     done = {}

@@ -142,7 +142,7 @@ def split_by_range(zennets: list, low: float, high: float, resolution: int, num_
     inside: list = []
     outside: list = []
     for z in zennets:
-        name, blocks, se, _ = z
+        _, blocks, se, _ = z
         macs = network_cost(blocks, resolution, num_classes=num_classes, se=se).macs
         (inside if low <= macs <= high else outside).append(z)
     if outside:
