@@ -91,6 +91,27 @@ def test_calibration_recovers_affine_law_and_metrics():
     assert acc.predicted_under_budget == 3 and acc.violation_rate_pct == pytest.approx(100 / 3)
 
 
+def test_calibration_keeps_the_weights_term_only_where_it_lowers_the_error():
+    """Networks whose weights outgrow the cache stream them from memory once per inference: the weights term is
+    fitted (with the cached megabytes that fit best) when it lowers the leave-one-out error, and left out when the
+    networks show no such cost; a prediction adds it beyond the cached megabytes only."""
+    rng = np.random.default_rng(1)
+    sums = rng.uniform(0.5, 20.0, 30)
+    n = rng.integers(5, 30, 30)
+    mb = rng.uniform(0.5, 120.0, 30)
+    streamed = 1.02 * sums + 0.05 * np.maximum(mb - 8.0, 0.0)
+    cal = fit_calibration(sums, n, streamed, weights_mb=mb, ridge=1e-9)
+    assert cal.weights_free_mb == 8.0 and cal.e_ms_per_mb == pytest.approx(0.05, rel=1e-3)
+    assert apply_calibration(cal, 10.0, 12, weights_mb=108.0) - apply_calibration(cal, 10.0, 12, weights_mb=8.0) \
+        == pytest.approx(5.0, rel=1e-3)
+    plain = fit_calibration(sums, n, 1.02 * sums * rng.uniform(0.99, 1.01, 30), weights_mb=mb)
+    assert plain.weights_free_mb is None and plain.e_ms_per_mb == 0.0
+    few = fit_calibration(sums[:12], n[:12], streamed[:12], weights_mb=mb[:12])  # 12 networks: no 5th parameter
+    assert few.weights_free_mb is None
+    with pytest.raises(ValueError, match="e_ms_per_mb"):
+        type(few).model_validate({**few.model_dump(), "e_ms_per_mb": float("nan")})  # a hand-edited table
+
+
 def test_kendall_tau_matches_scipy():
     from scipy.stats import kendalltau
 

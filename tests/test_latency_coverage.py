@@ -480,3 +480,17 @@ def test_validation_times_only_the_official_zennets_a_table_covers():
                                             "zennet_imagenet1k_latency02ms_res224"]
     assert len(outside) == 4 and "zennet_imagenet1k_latency12ms_res224" in outside
     assert split_by_range(zennets, 1e6, 1e12, 224, 1000)[1] == []
+
+
+def test_predictions_add_the_weights_a_network_streams(tiny_table):
+    """A calibration with the weights term adds e ms per megabyte of the network's weights beyond the cached ones
+    (parameters x 4 bytes at fp32), once per batch."""
+    from zendeploy.cost import network_cost
+
+    table = load_table(tiny_table)
+    blocks = parse_structure(GRID[0])
+    base = LatencyPredictor(table).predict(blocks, 16, num_classes=10)
+    assert base.weights_mb == pytest.approx(network_cost(blocks, 16, num_classes=10).params * 4 / 1e6)
+    cal = table.calibration.model_copy(update={"e_ms_per_mb": 0.5, "weights_free_mb": 0.0})
+    streamed = LatencyPredictor(table.model_copy(update={"calibration": cal})).predict(blocks, 16, num_classes=10)
+    assert streamed.batch_latency_ms == pytest.approx(base.batch_latency_ms + 0.5 * base.weights_mb, rel=1e-6)

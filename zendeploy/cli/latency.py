@@ -156,8 +156,12 @@ def _print_table_summary(table, path) -> None:
                       f"{m.cv_rel_error * 100:.1f}% (p90 {m.cv_rel_p90 * 100:.1f}%)")
     c = table.calibration
     if c:
+        io = f" + {c.d_ms_per_melem:.5f} ms * boundary Melem" if c.kind == "affine_units_io" else ""
+        weights = (f" + {c.e_ms_per_mb:.5f} ms * weight MB beyond {c.weights_free_mb:g}"
+                   if c.weights_free_mb is not None else "")
         console.print(f"  calibration on {c.fitted_on} networks: y = {c.a_ms:.4f} ms + {c.b:.4f} * sum + "
-                      f"{c.c_ms:.5f} ms * units; MAPE {c.mape_raw:.1f}% raw -> {c.mape_calibrated:.1f}% calibrated")
+                      f"{c.c_ms:.5f} ms * units{io}{weights}; MAPE {c.mape_raw:.1f}% raw -> {c.mape_calibrated:.1f}% "
+                      f"calibrated ({c.error})", highlight=False)
     if p.drift.get("spread_pct") is not None:
         console.print(f"  reference unit drift over the run: {p.drift['spread_pct']:.1f}% (max/min - 1)")
     for line in p.notes:

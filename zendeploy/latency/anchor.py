@@ -80,6 +80,7 @@ def _scaled(cal: Calibration, s: float, structures: Sequence[str], measured_ms: 
     rel = np.asarray(loo)
     return cal.model_copy(update={
         "a_ms": cal.a_ms * s, "b": cal.b * s, "c_ms": cal.c_ms * s, "d_ms_per_melem": cal.d_ms_per_melem * s,
+        "e_ms_per_mb": cal.e_ms_per_mb * s,
         "fitted_on": len(structures), "rel_std": float(np.sqrt(np.mean(rel ** 2))),
         "mape_raw": float(np.mean([abs(r / m - 1) for r, m in zip(raw, measured_ms)]) * 100),
         "mape_calibrated": float(np.mean(np.abs(rel)) * 100), "error": "leave-one-out",

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import LatencyTableError
 from ..space.structure import BlockSpec
 from ..space.units import Unit, network_units
-from .calibrate import apply_calibration
+from .calibrate import apply_calibration, weight_megabytes
 from .model import fields_unit, model_predict, relative_sigma, unit_key
 from .schema import LatencyTable
 from .tables import load_table
@@ -56,6 +56,7 @@ class LatencyPrediction:
     batch_latency_ms: float  # the same prediction per batch of ``batch`` images
     raw_sum_ms: float  # sum of the units' latencies, per batch
     boundary_melems: float  # activation elements (millions, per batch) entering and leaving the units
+    weights_mb: float  # megabytes of weights the network reads per inference (the calibration's weights term)
     calibrated: bool
     n_units: int
     measured_units: int
@@ -223,8 +224,9 @@ class LatencyPredictor:
         res = resolution or self.resolution
         classes = num_classes or self.table.space.num_classes
         placed = network_units(blocks, res, se=se, residual=True, num_classes=classes)
+        cost = network_cost(blocks, res, num_classes=classes, se=se)
         if macs is None and self.coverage.network_macs is not None:
-            macs = network_cost(blocks, res, num_classes=classes, se=se).macs
+            macs = cost.macs
         outside = check_network(self.coverage, [(p.unit, p.resolution) for p in placed], macs)
         if strict and outside:
             raise LatencyTableError(f"outside the table's coverage (strict): {'; '.join(outside)}")
@@ -234,7 +236,8 @@ class LatencyPredictor:
         cal = self.table.effective_calibration()  # the anchor's, when the table was re-anchored to this host
         boundary = self.batch * sum(p.unit.in_channels * p.resolution ** 2
                                     + p.unit.out_channels * _out_res(p) ** 2 for p in placed) / 1e6
-        y = apply_calibration(cal, raw, len(units), boundary)
+        weights = weight_megabytes(cost.params, self.precision)  # read once per inference (per batch)
+        y = apply_calibration(cal, raw, len(units), boundary, weights)
         floored = y < self.floor_ms
         y = max(y, self.floor_ms)
         scale = (y / raw) if raw > 0 else 1.0
@@ -247,7 +250,8 @@ class LatencyPredictor:
         return LatencyPrediction(
             latency_ms=y / per, sigma_ms=sigma / per, low_ms=max(y - Z_95 * sigma, self.floor_ms) / per,
             high_ms=(y + Z_95 * sigma) / per, batch_latency_ms=y,
-            raw_sum_ms=raw, boundary_melems=boundary, calibrated=cal is not None, n_units=len(units),
+            raw_sum_ms=raw, boundary_melems=boundary, weights_mb=weights, calibrated=cal is not None,
+            n_units=len(units),
             measured_units=sum(u.origin == "measured" for u in units),
             interpolated_units=sum(u.origin == "interpolated" for u in units),
             extrapolated_units=sum(u.origin == "extrapolated" for u in units),

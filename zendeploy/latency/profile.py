@@ -361,8 +361,9 @@ def profile_table(
 
 
 def calibrate(table: LatencyTable, networks: Sequence[Sequence[BlockSpec]], measured_ms: Sequence[float]):
-    """Fit ``y = a + b * sum + c * n_units [+ d * boundary elements]`` of ``table``'s unit predictions to networks
-    measured end to end (the boundary term from ``IO_TERM_MIN_NETWORKS`` networks on)."""
+    """Fit ``y = a + b * sum + c * n_units [+ d * boundary elements] [+ e * weights beyond the cache]`` of
+    ``table``'s unit predictions to networks measured end to end (the boundary term from ``IO_TERM_MIN_NETWORKS``
+    networks on, the weights term from ``WEIGHTS_TERM_MIN_NETWORKS`` when it lowers the leave-one-out error)."""
     predictor = LatencyPredictor(table.model_copy(update={"calibration": None, "anchor": None}))
     preds = [predictor.predict(blocks, table.space.resolution, num_classes=table.space.num_classes)
              for blocks in networks]
@@ -370,7 +371,8 @@ def calibrate(table: LatencyTable, networks: Sequence[Sequence[BlockSpec]], meas
 
     io = [p.boundary_melems for p in preds] if len(preds) >= IO_TERM_MIN_NETWORKS else None
     return fit_calibration([p.raw_sum_ms for p in preds], [p.n_units for p in preds], list(measured_ms),
-                           [format_structure(b) for b in networks], boundary_melems=io)
+                           [format_structure(b) for b in networks], boundary_melems=io,
+                           weights_mb=[p.weights_mb for p in preds])
 
 
 def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequence[float]] = ((), ()),

@@ -163,12 +163,17 @@ class UnitModel(_Strict):
 
 class Calibration(_Strict):
     # affine_units: y = a + b * sum + c * n_units; affine_units_io: + d * (activation elements, in millions,
-    # crossing the network's unit boundaries, per batch): what units timed alone pay for layout conversions
+    # crossing the network's unit boundaries, per batch): what units timed alone pay for layout conversions.
+    # With ``weights_free_mb`` set, also + e * max(0, weight megabytes - weights_free_mb): a network reads all its
+    # weights once per inference, and once they outgrow the cache they stream from memory, a cost no unit timed
+    # alone (its weights cached between runs) pays
     kind: Literal["affine_units", "affine_units_io"] = "affine_units"
     a_ms: float
     b: float
     c_ms: float
     d_ms_per_melem: float = 0.0
+    e_ms_per_mb: float = 0.0
+    weights_free_mb: Optional[float] = Field(default=None, ge=0)
     fitted_on: int
     rel_std: float = Field(ge=0)  # RMS of the relative residuals, leave-one-out (each network predicted by a fit
     #                                without it) when ``error`` says so; the sigma of the calibration in predictions
@@ -182,8 +187,10 @@ class Calibration(_Strict):
     def _physical(self):
         if not (-MAX_LATENCY_MS < self.a_ms < MAX_LATENCY_MS and 0 < self.b < 1e3
                 and -MAX_LATENCY_MS < self.c_ms < MAX_LATENCY_MS
-                and -MAX_LATENCY_MS < self.d_ms_per_melem < MAX_LATENCY_MS):
-            raise ValueError("a_ms, b, c_ms: b must be positive and every coefficient of a sensible size")
+                and -MAX_LATENCY_MS < self.d_ms_per_melem < MAX_LATENCY_MS
+                and -MAX_LATENCY_MS < self.e_ms_per_mb < MAX_LATENCY_MS):
+            raise ValueError("a_ms, b, c_ms, d_ms_per_melem, e_ms_per_mb: b must be positive and every coefficient "
+                             "of a sensible size")
         if self.structures and len(self.structures) != len(self.measured_ms):
             raise ValueError(f"{len(self.structures)} structures but {len(self.measured_ms)} measured_ms")
         if any(not (0 < v < MAX_LATENCY_MS) for v in self.measured_ms):
