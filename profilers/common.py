@@ -239,6 +239,11 @@ def time_callable(
 # environment
 
 
+def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str | None:
+    """This machine's CPU as /proc/cpuinfo names it (a generic x86 name gets its family, model and stepping)."""
+    return _cpu_model(cpuinfo_path)
+
+
 def _cpu_model(cpuinfo_path: str) -> str | None:
     try:
         with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
@@ -258,6 +263,11 @@ def _cpu_model(cpuinfo_path: str) -> str | None:
     for name in ("model name", "hardware", "model", "cpu model", "processor"):
         found_value = found.get(name)
         if found_value and not found_value.isdigit():
+            family, model = found.get("cpu family", ""), found.get("model", "")
+            if name == "model name" and not any(c.isdigit() for c in found_value) and family.isdigit() \
+                    and model.isdigit():
+                # a cloud VM's generic "Intel(R) Xeon(R) Processor" names several generations: say which one
+                return f"{found_value} (family {family}, model {model}, stepping {found.get('stepping', '?')})"
             return found_value
     if "cpu part" in found:  # ARM without a name: implementer + part id at least
         return f"ARM implementer {found.get('cpu implementer', '?')} part {found['cpu part']}"

@@ -183,6 +183,10 @@ def test_fingerprint_fields_and_runtime_versions():
         ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n", "Intel(R) Xeon(R) CPU @ 2.20GHz"),
         ("processor\t: 0\nBogoMIPS\t: 38.40\nCPU part\t: 0xd05\n\nHardware\t: Qualcomm Technologies, Inc SM8350\n", "Qualcomm Technologies, Inc SM8350"),
         ("processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n", "ARM implementer 0x41 part 0xd0b"),
+        # a cloud VM's generic name covers several generations: family, model and stepping tell them apart
+        ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 167\n"
+         "model name\t: Intel(R) Xeon(R) Processor\nstepping\t: 1\n",
+         "Intel(R) Xeon(R) Processor (family 6, model 167, stepping 1)"),
     ],
 )
 def test_fingerprint_reads_cpu_model(tmp_path, cpuinfo, expected):

@@ -23,14 +23,10 @@ class TimingSettings:
 
 
 def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU a table names (the same string as the environment fingerprint's ``cpu_model``)."""
+    from profilers.common import cpu_model
+
+    return cpu_model() or platform.processor() or platform.machine()
 
 
 def _profilers():
