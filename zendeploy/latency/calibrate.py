@@ -11,8 +11,9 @@ a network reads every weight once per inference, and once its weights outgrow th
 Measured on the 224x224 ResNet tables (ONNX Runtime and LiteRT, Intel Xeon): without the term the held-out networks
 of 10-1,800 MB of weights ran 10-14 % slower than predicted on average, the wider the slower (up to +47 % at
 112 MB); ``e * max(0, weight MB - free MB)`` took their MAPE from 10.2 to 5.7 % and from 14.5 to 5.8-6.3 %. The
-term is kept only when it lowers the leave-one-out error on the calibration networks, with ``free MB`` chosen the
-same way among ``WEIGHTS_FREE_MB`` (0: every byte streams; 8: a few MB stay cached).
+term is kept only when it lowers the leave-one-out error on the calibration networks by at least
+``WEIGHTS_TERM_MIN_GAIN`` of itself, with ``free MB`` chosen the same way among ``WEIGHTS_FREE_MB`` (0: every byte
+streams; 8: a few MB stay cached).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ IO_TERM_MIN_NETWORKS = 10  # the boundary term (a 4th parameter) is fitted only 
 FEW_CALIBRATION_NETWORKS = 10  # below this the table carries a note that its calibration error is itself uncertain
 WEIGHTS_TERM_MIN_NETWORKS = 20  # the weights term (a 5th parameter) is tried only on this many networks or more
 WEIGHTS_FREE_MB = (0.0, 8.0)  # candidate cache sizes for the weights term (MB of weights read from cache for free)
+WEIGHTS_TERM_MIN_GAIN = 0.02  # kept only when it lowers the leave-one-out MAPE by 2 % of itself or more
 BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
@@ -70,7 +72,11 @@ def fit_calibration(sums_ms: Sequence[float], n_units: Sequence[int], measured_m
     if len(y) < need:
         raise ValueError(f"calibration needs at least {need} networks measured end to end ({X.shape[1]} "
                          f"parameters and one held out for its error), got {len(y)}")
+    def mape(pred: np.ndarray) -> float:
+        return float(np.mean(np.abs((pred - y) / y)))
+
     best: tuple[np.ndarray, np.ndarray, float | None] = (*_fit_columns(X, y, ridge), None)
+    bar = mape(best[1]) * (1 - WEIGHTS_TERM_MIN_GAIN)  # a fifth parameter must earn its place
     if weights_mb is not None and len(y) >= WEIGHTS_TERM_MIN_NETWORKS:
         w_mb = np.asarray(weights_mb, dtype=float)
         for cached_mb in WEIGHTS_FREE_MB:
@@ -78,8 +84,8 @@ def fit_calibration(sums_ms: Sequence[float], n_units: Sequence[int], measured_m
             if not np.any(extra > 0):
                 continue
             wt, loo_t = _fit_columns(np.column_stack([X, extra]), y, ridge)
-            if np.mean(np.abs((loo_t - y) / y)) < np.mean(np.abs((best[1] - y) / y)) - 1e-12:
-                best = (wt, loo_t, cached_mb)
+            if mape(loo_t) < bar:
+                best, bar = (wt, loo_t, cached_mb), mape(loo_t)
     w, loo, free = best
     rel_loo = (loo - y) / y
     rel_raw = (s - y) / y

@@ -409,8 +409,9 @@ def refit_table(table: LatencyTable, extra_networks: tuple[Sequence[str], Sequen
     refitted.anchor = None  # fitted on the old models: refit_file anchors the refitted table again
     refitted.coverage = compute_coverage(refitted)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    refitted.provenance.notes.append(f"unit models and calibration refitted from the stored measurements by "
-                                     f"zendeploy {__version__} on {stamp}")
+    prefix = "unit models and calibration refitted from the stored measurements by "
+    notes = [n for n in refitted.provenance.notes if not n.startswith(prefix)]  # the latest refit is what holds
+    refitted.provenance.notes = notes + [f"{prefix}zendeploy {__version__} on {stamp}"]
     return refitted
 
 
