@@ -10,7 +10,7 @@ One cache effect has its own term: a unit timed alone runs again and again on we
 a network reads every weight once per inference, and once its weights outgrow the cache they stream from memory.
 Measured on the 224x224 ResNet tables (ONNX Runtime and LiteRT, Intel Xeon): without the term the held-out networks
 of 10-1,800 MB of weights ran 10-14 % slower than predicted on average, the wider the slower (up to +47 % at
-112 MB); ``e * max(0, weight MB - free MB)`` took their MAPE from 10.2 to 5.7 % and from 14.5 to 5.8-6.3 %. The
+112 MB); ``e * max(0, weight MB - free MB)`` took their MAPE from 10.2 to 5.7 % and from 14.5 to 6.3 %. The
 term is kept only when it lowers the leave-one-out error on the calibration networks by at least
 ``WEIGHTS_TERM_MIN_GAIN`` of itself, with ``free MB`` chosen the same way among ``WEIGHTS_FREE_MB`` (0: every byte
 streams; 8: a few MB stay cached).
