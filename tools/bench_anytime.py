@@ -106,6 +106,7 @@ def run_one(job: dict) -> dict:
 
         predictor = load_predictor(cfg["table"])
         budgets["latency_ms"] = job["latency_ms"]
+        budgets["latency_margin"] = job.get("latency_margin", 0.0)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         run_search(cfg["space"], Budgets(**budgets), resolution=cfg["resolution"], num_classes=cfg["num_classes"],
@@ -302,6 +303,9 @@ def main() -> int:
     ap.add_argument("--measure-top", type=int, default=5,
                     help="settings with a latency table: time the K best networks of every point end to end after "
                          "the searches and report the closed loop's choice (0: off)")
+    ap.add_argument("--latency-margin", type=float, default=0.0,
+                    help="settings with a latency table: the search's --latency-margin (sigmas of the prediction); give "
+                         "it its own --out (finished runs are reused by setting, strategy and seed)")
     ap.add_argument("--table", type=Path, default=None,
                     help="cifar-latency: the latency table (default: the shipped ONNX Runtime CPU ResNet 32 table); "
                          "on a host other than the table's, give a copy anchored here (zendeploy latency anchor -o)")
@@ -335,7 +339,8 @@ def main() -> int:
                     continue
                 jobs.append(dict(setting=setting, strategy=strategy, seed=seed, evals=max(checkpoints),
                                  checkpoints=checkpoints, repeats=args.rescore_repeats,
-                                 latency_ms=latency.get(setting), top=max(args.measure_top, 1)))
+                                 latency_ms=latency.get(setting), top=max(args.measure_top, 1),
+                                 latency_margin=args.latency_margin))
     jobs.sort(key=lambda j: -j["evals"])  # longest first: the pool finishes together
     print(f"{len(jobs)} run(s) to do, {len(done)} done earlier; {args.jobs} at a time", flush=True)
     results = list(done.values())
