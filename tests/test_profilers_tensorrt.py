@@ -500,3 +500,16 @@ def test_nvml_finds_the_timed_gpu_by_its_pci_bus_id():
     err, count = real.cudaGetDeviceCount()
     if not (int(err) == 0 and count > 0):
         assert cuda_pci_bus_id(real, 0) is None  # no driver: CUDA cannot tell, NVML falls back to the index
+
+
+def test_trtexec_11_banners_as_printed_are_read_and_refused():
+    """Banners of trtexec 11 as published ("&&&& RUNNING TensorRT.trtexec [TensorRT v110100] [b106]" in user install
+    notes for 11.1, "[I] TensorRT version: 11.2.1" in its version line): read as 11.x, so the gate refuses them."""
+    from profilers.tensorrt.parse import _version_from
+    from profilers.tensorrt.run import check_tensorrt_version
+
+    for text, version in (("&&&& RUNNING TensorRT.trtexec [TensorRT v110100] [b106] # trtexec --help", "11.1.0"),
+                          ("[09/25/2026-10:00:00] [I] TensorRT version: 11.2.1", "11.2.1")):
+        assert _version_from(text) == version
+        with pytest.raises(ProfilerError, match=rf"^trtexec of TensorRT {version} is not supported"):
+            check_tensorrt_version(version, "trtexec of TensorRT")
