@@ -241,10 +241,6 @@ def time_callable(
 
 def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str | None:
     """This machine's CPU as /proc/cpuinfo names it (a generic x86 name gets its family, model and stepping)."""
-    return _cpu_model(cpuinfo_path)
-
-
-def _cpu_model(cpuinfo_path: str) -> str | None:
     try:
         with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
             text = f.read()
@@ -300,7 +296,7 @@ def environment_fingerprint(
         "platform": platform.platform(),
         "machine": platform.machine(),
         "python": platform.python_version(),
-        "cpu_model": _cpu_model(cpuinfo_path),
+        "cpu_model": cpu_model(cpuinfo_path),
         "logical_cores": os.cpu_count(),
         "affinity_cores": affinity,
         "numpy": numpy_version,

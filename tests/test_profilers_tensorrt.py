@@ -440,7 +440,7 @@ def test_t4_identification(name, cc, ok):
 
 
 def test_first_cuda_failure_names_an_old_driver():
-    from zendeploy.latency.remote import cuda_failure_reason
+    from profilers.tensorrt.driver import cuda_failure_reason
 
     old = cuda_failure_reason("cudaGetDeviceProperties", "cudaErrorInsufficientDriver", 12020, 13000)
     assert "driver supports CUDA 12.2, older than the CUDA 13.0 runtime" in old

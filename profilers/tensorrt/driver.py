@@ -14,8 +14,21 @@ from typing import Any
 
 from profilers.common import ProfilerError
 
-__all__ = ["cuda_failure_reason", "driver_cuda_version", "set_device", "tensorrt_cuda_major",
-           "tensorrt_init_failure", "version_text"]
+__all__ = ["cuda_failure", "cuda_failure_reason", "driver_cuda_version", "load_cudart", "set_device",
+           "tensorrt_cuda_major", "tensorrt_init_failure", "version_text"]
+
+
+def load_cudart() -> Any:
+    """cuda-python's runtime module: ``cuda.bindings.runtime`` (cuda-python >= 12.6), else ``cuda.cudart``."""
+    try:
+        from cuda.bindings import runtime as cudart  # noqa: PLC0415
+    except ImportError:
+        try:
+            from cuda import cudart  # noqa: PLC0415  (older cuda-python)
+        except ImportError:
+            raise ProfilerError("cuda-python's runtime bindings are not installed (the 'cuda' package alone is not "
+                                "enough): pip install \"zendeploy[tensorrt]\"") from None
+    return cudart
 
 
 def version_text(v: int | None) -> str:
@@ -54,13 +67,22 @@ def tensorrt_cuda_major() -> int | None:
     return None
 
 
-def driver_cuda_version(cudart: Any) -> int | None:
-    """``cudaDriverGetVersion``: 0 without a driver, None when the call itself fails."""
+def _version(cudart: Any, call: str) -> int | None:
     try:
-        err, value = cudart.cudaDriverGetVersion()
+        err, value = getattr(cudart, call)()
     except Exception:  # noqa: BLE001 - a binding that cannot even load: the caller reports "unknown"
         return None
     return int(value) if int(err) == 0 else None
+
+
+def driver_cuda_version(cudart: Any) -> int | None:
+    """``cudaDriverGetVersion``: 0 without a driver, None when the call itself fails."""
+    return _version(cudart, "cudaDriverGetVersion")
+
+
+def cuda_failure(cudart: Any, call: str, err: Any) -> str:
+    """:func:`cuda_failure_reason` for a failed ``call``, with the driver's and the runtime's versions read here."""
+    return cuda_failure_reason(call, err, driver_cuda_version(cudart), _version(cudart, "cudaRuntimeGetVersion"))
 
 
 def tensorrt_init_failure(exc: BaseException, driver: int | None, trt_cuda: int | None, what: str = "Builder") -> str:
@@ -82,13 +104,7 @@ def set_device(cudart: Any, device: int) -> None:
     err = err[0] if isinstance(err, tuple) else err
     if int(err) == 0:
         return
-    runtime = None
-    try:
-        r_err, value = cudart.cudaRuntimeGetVersion()
-        runtime = int(value) if int(r_err) == 0 else None
-    except Exception:  # noqa: BLE001
-        pass
-    driver = driver_cuda_version(cudart)
+    driver, runtime = driver_cuda_version(cudart), _version(cudart, "cudaRuntimeGetVersion")
     if driver and runtime and driver >= runtime:
         raise ProfilerError(f"CUDA device {device} cannot be used (cudaSetDevice: {getattr(err, 'name', err)}): is "
                             f"there a GPU with that index (CUDA_VISIBLE_DEVICES)?")

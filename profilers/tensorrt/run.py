@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -65,7 +66,9 @@ from profilers.common import (
     stats_result,
 )
 from profilers.tensorrt.cuda_timing import StreamTiming, check as _check, time_on_stream
-from profilers.tensorrt.driver import driver_cuda_version, set_device, tensorrt_cuda_major, tensorrt_init_failure
+from profilers.tensorrt.driver import (
+    driver_cuda_version, load_cudart, set_device, tensorrt_cuda_major, tensorrt_init_failure,
+)
 from profilers.tensorrt.gpu_state import cuda_pci_bus_id, read_gpu_state
 from profilers.tensorrt.parse import (
     TrtexecSummary, _version_from, parse_trtexec_output, parse_trtexec_times_json, trace_stats,
@@ -128,15 +131,7 @@ def _trt():
     return tensorrt
 
 
-def _cudart():
-    try:
-        from cuda.bindings import runtime as cudart  # noqa: PLC0415  (cuda-python >= 12.6)
-    except ImportError:
-        try:
-            from cuda import cudart  # noqa: PLC0415  (older cuda-python)
-        except ImportError:
-            raise ProfilerError("cuda-python is not installed (pip install cuda-python)") from None
-    return cudart
+_cudart = load_cudart
 
 
 def tensorrt_versions() -> dict[str, Any]:
@@ -701,12 +696,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         given = entry.extra.get("shapes")
         return {k: tuple(v) for k, v in given.items()} if given else dict(default_shapes)
 
-    gpu_bus: list[str | None] = []  # the timed GPU's PCI bus id, read once: NVML's index order is not CUDA's
+    @functools.cache
+    def timed_gpu_bus() -> str | None:  # read once: NVML's index order is not CUDA's
+        return cuda_pci_bus_id(_cudart(), args.device)
 
     def gpu_state() -> dict[str, Any]:
-        if not gpu_bus:
-            gpu_bus.append(cuda_pci_bus_id(_cudart(), args.device))
-        return read_gpu_state(args.device, pci_bus_id=gpu_bus[0])
+        return read_gpu_state(args.device, pci_bus_id=timed_gpu_bus())
 
     def measure_api(entry: ManifestEntry) -> dict[str, Any]:
         before = gpu_state()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from profilers.common import file_sha256
-from profilers.tensorrt.driver import cuda_failure_reason
+from profilers.tensorrt.driver import cuda_failure
 
 from ..errors import ProfilerError as ZProfilerError, require
 from .devices import DeviceSpec
@@ -142,26 +142,16 @@ def is_t4(name: str, capability: tuple[int, int] | None) -> bool:
 
 
 def _cudart():
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # older cuda-python
-        except ImportError as exc:
-            raise ZProfilerError("cuda-python's runtime bindings are not installed (the 'cuda' package alone is "
-                                 "not enough): pip install \"zendeploy[tensorrt]\"") from exc
-    return cudart
+    from profilers.tensorrt.driver import load_cudart
+
+    return _wrap_profiler_errors(load_cudart)()
 
 
 def _gpu_identity() -> tuple[str, tuple[int, int] | None]:
     cudart = _cudart()
     err, props = cudart.cudaGetDeviceProperties(0)
     if int(err) != 0:
-        d_err, driver = cudart.cudaDriverGetVersion()
-        r_err, runtime = cudart.cudaRuntimeGetVersion()
-        raise ZProfilerError(cuda_failure_reason("cudaGetDeviceProperties", err,
-                                                 int(driver) if int(d_err) == 0 else None,
-                                                 int(runtime) if int(r_err) == 0 else None))
+        raise ZProfilerError(cuda_failure(cudart, "cudaGetDeviceProperties", err))
     name = props.name
     name = name.decode(errors="replace").rstrip("\x00") if isinstance(name, (bytes, bytearray)) else str(name)
     capability = (int(props.major), int(props.minor)) if hasattr(props, "major") else None
