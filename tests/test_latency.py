@@ -75,6 +75,24 @@ def test_family_model_recovers_a_known_linear_law():
         assert model_predict(model, *fields_unit(e.unit)) == pytest.approx(e.latency_ms, rel=1e-3)
 
 
+def test_family_model_learns_partial_channel_tiles_and_weights_outgrowing_the_cache():
+    """A backend that pays part of the work a 16-channel rounding adds, and more per MAC once a unit's weights pass
+    1 MB: the base features cannot express it, the extended set (chosen by cross-validation) recovers it."""
+    from zendeploy.latency.model import EXTENDED_FEATURES, FEATURES, fields_unit
+
+    coef = {"const": 0.01, "act_in": 0.3, "act_out": 0.2, "macs_k3": 0.02, "macs_k5": 0.025, "macs_k7": 0.03,
+            "macs_proj": 0.01, "const_proj": 0.002, "pad_macs_k3": 0.01, "pad_macs_k5": 0.012, "pad_macs_k7": 0.015,
+            "macs_wlog": 0.004}
+    entries = _synthetic_entries("basic", 120, coef)
+    assert any(unit_features(*fields_unit(e.unit))["macs_wlog"] > 0 for e in entries)  # some weights exceed 1 MB
+    model = fit_family("basic", entries)
+    assert model.features == EXTENDED_FEATURES["basic"] and len(model.features) > len(FEATURES["basic"])
+    assert model.cv_rel_error < 1e-3
+    base_only = fit_family("basic", _synthetic_entries("basic", 120, {k: v for k, v in coef.items()
+                                                                     if k in FEATURES["basic"]}))
+    assert base_only.features == FEATURES["basic"]  # a law without those effects keeps the smaller set
+
+
 def test_calibration_recovers_affine_law_and_metrics():
     rng = np.random.default_rng(0)
     sums = rng.uniform(0.2, 5.0, 20)

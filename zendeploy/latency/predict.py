@@ -203,10 +203,11 @@ class LatencyPredictor:
     def _scaled_nearest(self, unit: Unit, resolution: int, key: str) -> UnitPrediction:
         """A family measured too sparsely for a model: its nearest entry scaled by the work features' sum (an
         extrapolation with a 50 % error bar; the coverage check names the gap)."""
-        from .model import unit_features
+        from .model import FEATURES, unit_features
 
         def work(u: Unit, r: int) -> float:
-            return sum(unit_features(u, r).values())
+            f = unit_features(u, r)
+            return sum(f.get(name, 0.0) for name in FEATURES[u.kind])
 
         same = [e for e in self.table.entries if e.unit.kind == unit.kind]
         here = _log_channels(unit)

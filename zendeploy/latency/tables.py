@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ..errors import LatencyTableError, ZenDeployError
 from ..io import atomic_write_text
 from .coverage import compute_coverage
-from .model import FEATURES
+from .model import FEATURE_SETS
 from .schema import SCHEMA_VERSION, LatencyTable, _describe_validation_error
 
 
@@ -48,7 +48,7 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
             raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: no '{m.family}' "
                                     f"entry was measured for it")
     for m in table.unit_models:
-        if m.features != FEATURES.get(m.family):
+        if m.features not in [list(names) for names in FEATURE_SETS.get(m.family, ())]:
             raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: features differ from "
                                     f"this zendeploy's (refit it with `zendeploy latency refit --table {p}`)")
     if table.coverage is None:
