@@ -324,7 +324,7 @@ def test_an_anchor_refits_the_calibration_on_networks_measured_now(tiny_table, t
     measurements given, nothing timed) predicts from the anchor's fit; clearing it restores the as-built table, a
     refit keeps it, and saving and loading keeps it."""
     from zendeploy.cost import network_cost
-    from zendeploy.latency.anchor import anchor_structures, clear_anchor, fit_anchor
+    from zendeploy.latency.anchor import ANCHOR_MIN_GAIN, anchor_structures, clear_anchor, fit_anchor
     from zendeploy.latency.tables import save_table
 
     table = load_table(tiny_table)
@@ -339,7 +339,7 @@ def test_an_anchor_refits_the_calibration_on_networks_measured_now(tiny_table, t
     a = anchored.anchor
     assert a is not None and a.structures == picks and a.speed_ratio == pytest.approx(0.5, rel=0.2)
     assert a.method in ("scale", "refit") and a.loo_mape_pct["as built"] > 50  # as built it is twice too slow
-    assert a.loo_mape_pct[a.method] == min(a.loo_mape_pct.values())
+    assert a.loo_mape_pct[a.method] <= min(a.loo_mape_pct.values()) / (1 - ANCHOR_MIN_GAIN)
     assert anchored.effective_calibration() is a.calibration and anchored.calibration == table.calibration
     assert anchored.coverage == table.coverage  # budgets are checked against the range as built, anchored or not
     before = LatencyPredictor(table).predict(parse_structure(GRID[0]), 16, num_classes=10).batch_latency_ms
@@ -358,6 +358,19 @@ def test_an_anchor_refits_the_calibration_on_networks_measured_now(tiny_table, t
     assert refitted.anchor.measured_ms == a.measured_ms and refit_table(load_table(path)).anchor is None
     with pytest.raises(LatencyTableError, match="4 anchor networks but 3 measurements"):
         fit_anchor(table, picks, [1.0, 1.0, 1.0])
+
+
+def test_an_anchor_method_with_more_parameters_must_win_by_a_tenth():
+    """Measured on one host an hour apart a network varies by up to 12 %: a scale or refit that wins by less than
+    ANCHOR_MIN_GAIN of the simpler method's leave-one-out error on 12 anchors is noise, and as built stays."""
+    from zendeploy.latency.anchor import ANCHOR_MIN_GAIN, choose_method
+
+    assert ANCHOR_MIN_GAIN == pytest.approx(0.1)
+    assert choose_method({"as built": 5.19, "scale": 4.94, "refit": 6.80}) == "as built"  # 5 % better: noise
+    assert choose_method({"as built": 2.45, "scale": 1.76, "refit": 3.39}) == "scale"
+    assert choose_method({"as built": 50.0, "scale": 12.0, "refit": 11.5}) == "scale"  # refit: 4 % over scale
+    assert choose_method({"as built": 50.0, "scale": 12.0, "refit": 9.0}) == "refit"
+    assert choose_method({"as built": 5.0, "scale": 5.0, "refit": 4.4}) == "refit"  # 12 % over the best simpler one
 
 
 def test_anchor_measures_on_this_host_only(tiny_table, tmp_path, caplog):

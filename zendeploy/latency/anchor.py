@@ -33,6 +33,11 @@ from .schema import Anchor, Calibration, LatencyTable, backend_fingerprint, fing
 log = logging.getLogger(__name__)
 
 AnchorMethod = Literal["as built", "scale", "refit"]
+# A re-anchor is for a host whose speed moved (another processor of the same name ran tables at 0.60-0.68x); within
+# one host's noise it only adds the 12 networks' noise. The same network measured an hour apart on one host varied
+# 0.97-1.12x (the ONNX Runtime ResNet 224 anchor networks against their build), and "scale" winning by 0.5-5 % of the
+# as-built error took two same-host validations from 3.9 % to 6.5 % and from 4.1 % to 4.7 % held-out MAPE.
+ANCHOR_MIN_GAIN = 0.10
 DEFAULT_ANCHOR_NETWORKS = 12  # on the MobileNet 32 transfer, 12 did as well as all 48 (5.0-6.2 % against 5.4-6.0 %)
 
 
@@ -93,7 +98,8 @@ def fit_anchor(table: LatencyTable, structures: Sequence[str], measured_ms: Sequ
     calibrations compete, each scored by its leave-one-out error on these networks: the table as built (nothing
     fitted), the as-built calibration scaled by the median of measured / predicted (one parameter: the host's
     speed), and the calibration refitted on them (four parameters: also a changed per-call overhead, as on another
-    CPU). The lowest error wins; ties go to the fewer parameters. Nothing is timed.
+    CPU). A method with more parameters is chosen only when it lowers the error of the best simpler one by
+    ``ANCHOR_MIN_GAIN`` of it. Nothing is timed.
 
     Why not always refit: 12 networks carry the per-network error of the unit predictions (6-12 % on this host's
     ResNet tables), and four parameters fitted on them can move predictions by more than the host did. Measured:
@@ -125,7 +131,7 @@ def fit_anchor(table: LatencyTable, structures: Sequence[str], measured_ms: Sequ
             "scale": (float(np.mean(np.abs(loo_scale)) * 100),
                       _scaled(built, s, structures, measured_ms, loo_scale, raw)),
             "refit": (refit.mape_calibrated, refit)}
-    method = cast(AnchorMethod, min(fits, key=lambda k: fits[k][0] + 1e-9 * list(fits).index(k)))  # ties: fewer
+    method = choose_method({k: v[0] for k, v in fits.items()})
     host = dict(host or {})
     units_cpu = table.provenance.device_name
     transfer = units_cpu if host.get("cpu_model") and host["cpu_model"] != units_cpu else None
@@ -134,6 +140,16 @@ def fit_anchor(table: LatencyTable, structures: Sequence[str], measured_ms: Sequ
                     speed_ratio=s, method=method, loo_mape_pct={k: round(v[0], 3) for k, v in fits.items()},
                     calibration=fits[method][1])
     return table.model_copy(update={"anchor": anchor})
+
+
+def choose_method(loo_mape_pct: dict[str, float]) -> AnchorMethod:
+    """The anchor's method from each one's leave-one-out error: as built unless scaling lowers that error by
+    ``ANCHOR_MIN_GAIN`` of it, then a refit only if it lowers the better of those two by as much."""
+    method: AnchorMethod = "as built"
+    for candidate in ("scale", "refit"):  # in order of parameters: each must earn its place
+        if loo_mape_pct[candidate] < loo_mape_pct[method] * (1 - ANCHOR_MIN_GAIN):
+            method = cast(AnchorMethod, candidate)
+    return method
 
 
 def clear_anchor(table: LatencyTable) -> LatencyTable:
