@@ -80,13 +80,14 @@ def _work_names(names: Sequence[str]) -> list[str]:
 
 def _extended_names(family: str) -> list[str]:
     base = FEATURES[family]
-    if family == HEAD:
-        return list(base)
+    if family == HEAD:  # a linear layer: no conv tiles, its weights are its MACs
+        return base
     return base + [f"pad_{n}" for n in _work_names(base)] + ["weights", "macs_wlog"]
 
 
 EXTENDED_FEATURES = {f: _extended_names(f) for f in FEATURES}
-FEATURE_SETS = {f: (FEATURES[f], EXTENDED_FEATURES[f]) for f in FEATURES}  # the feature lists a table may carry
+FEATURE_SETS = {f: tuple({tuple(n): n for n in (FEATURES[f], EXTENDED_FEATURES[f])}.values())
+                for f in FEATURES}  # the feature lists a table may carry (the head has one)
 TILE = 16  # output-channel tile of the CPU conv kernels (the partial-tile features)
 WEIGHTS_CACHED_MB = 1.0  # fp32 weights up to this size run at the measured speed (macs_wlog starts above it)
 EXTENDED_MIN_ROWS = 3  # entries per feature below which a family keeps the base set
