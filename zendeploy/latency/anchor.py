@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Literal, Sequence, cast
+from typing import Literal, Sequence
 
 from ..errors import LatencyTableError
 from ..progress import Progress
@@ -146,9 +146,10 @@ def choose_method(loo_mape_pct: dict[str, float]) -> AnchorMethod:
     """The anchor's method from each one's leave-one-out error: as built unless scaling lowers that error by
     ``ANCHOR_MIN_GAIN`` of it, then a refit only if it lowers the better of those two by as much."""
     method: AnchorMethod = "as built"
-    for candidate in ("scale", "refit"):  # in order of parameters: each must earn its place
+    candidates: tuple[AnchorMethod, ...] = ("scale", "refit")  # in order of parameters: each must earn its place
+    for candidate in candidates:
         if loo_mape_pct[candidate] < loo_mape_pct[method] * (1 - ANCHOR_MIN_GAIN):
-            method = cast(AnchorMethod, candidate)
+            method = candidate
     return method
 
 

@@ -30,7 +30,7 @@ from typing import Sequence, cast
 
 import numpy as np
 
-from ..space.units import BASIC, BOTTLENECK, CONV, HEAD, IDENTITY, INVERTED, PROJ, Unit, se_channels
+from ..space.units import BASIC, BOTTLENECK, CONV, HEAD, IDENTITY, INVERTED, PROJ, Unit, iter_conv_layers, se_channels
 from .schema import ChannelBlock, Entry, Shortcut, UnitFields, UnitKind, UnitModel
 
 KERNELS = (1, 3, 5, 7)
@@ -86,8 +86,9 @@ def _extended_names(family: str) -> list[str]:
 
 
 EXTENDED_FEATURES = {f: _extended_names(f) for f in FEATURES}
-FEATURE_SETS = {f: tuple({tuple(n): n for n in (FEATURES[f], EXTENDED_FEATURES[f])}.values())
-                for f in FEATURES}  # the feature lists a table may carry (the head has one)
+# the feature lists a table may carry, base first (the head has one)
+FEATURE_SETS = {f: (FEATURES[f],) if EXTENDED_FEATURES[f] == FEATURES[f] else (FEATURES[f], EXTENDED_FEATURES[f])
+                for f in FEATURES}
 TILE = 16  # output-channel tile of the CPU conv kernels (the partial-tile features)
 WEIGHTS_CACHED_MB = 1.0  # fp32 weights up to this size run at the measured speed (macs_wlog starts above it)
 EXTENDED_MIN_ROWS = 3  # entries per feature below which a family keeps the base set
@@ -108,12 +109,10 @@ def blocked(unit: Unit, block: int) -> Unit:
 
 def weight_elements(unit: Unit) -> int:
     """Weights of a unit's convs and linear layer (biases, BatchNorm and SE left out)."""
-    i, o, m = unit.in_channels, unit.out_channels, unit.mid_channels
-    k1, k2 = unit.kernel, unit.kernel2 or unit.kernel
+    i, o = unit.in_channels, unit.out_channels
     if unit.kind == HEAD:
         return i * o
-    w = {CONV: i * o * k1 * k1, BASIC: i * m * k1 * k1 + m * o * k2 * k2,
-         BOTTLENECK: i * m + m * m * k1 * k1 + m * o, INVERTED: i * m + m * k1 * k1 + m * o}[unit.kind]
+    w = sum(c_in // groups * c_out * k * k for c_in, c_out, k, _, groups, _ in iter_conv_layers(unit))
     return w + (i * o if unit.shortcut == PROJ else 0)
 
 
@@ -121,10 +120,10 @@ def unit_features(unit: Unit, resolution: int, block: int = 1) -> dict[str, floa
     """Work features of a unit at an input resolution (MACs in millions, activations in millions of elements), with
     channels counted in multiples of ``block``, plus the extended features (module docstring), which do not depend
     on ``block``."""
-    f = _work_features(blocked(unit, block), resolution)
     if unit.kind == HEAD:
-        return f
+        return _work_features(blocked(unit, block), resolution)
     plain, tiled = _work_features(unit, resolution), _work_features(blocked(unit, TILE), resolution)
+    f = dict(plain if block <= 1 else tiled if block == TILE else _work_features(blocked(unit, block), resolution))
     for name in _work_names(list(plain) + list(tiled)):
         f[f"pad_{name}"] = max(tiled.get(name, 0.0) - plain.get(name, 0.0), 0.0)
     weights = weight_elements(unit)
@@ -175,11 +174,6 @@ def _work_features(unit: Unit, resolution: int) -> dict[str, float]:
     return f
 
 
-def feature_vector(unit: Unit, resolution: int, block: int = 1, names: Sequence[str] | None = None) -> np.ndarray:
-    f = unit_features(unit, resolution, block)
-    return np.array([f.get(name, 0.0) for name in (names or FEATURES[unit.kind])], dtype=np.float64)
-
-
 def _nnls_relative(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Non-negative least squares minimising relative error: rows scaled by 1/y, columns normalised."""
     from scipy.optimize import nnls
@@ -219,12 +213,15 @@ def fit_family(family: str, entries: Sequence[Entry], folds: int = 5, seed: int 
         return None
     y = np.array([e.latency_ms for e in rows])
     enough = len(rows) >= 2 * folds
+    blocks = CHANNEL_BLOCKS if enough else (1,)
+    units = [fields_unit(e.unit) for e in rows]
+    features = {b: [unit_features(u, r, b) for u, r in units] for b in blocks}  # one dict per row, every set
     best = None
     for names in FEATURE_SETS[family] if enough else FEATURE_SETS[family][:1]:
-        if len(rows) < EXTENDED_MIN_ROWS * len(names) and names is not FEATURES[family]:
+        if len(rows) < EXTENDED_MIN_ROWS * len(names) and names != FEATURES[family]:
             continue
-        for block in CHANNEL_BLOCKS if enough else (1,):
-            X = np.stack([feature_vector(*fields_unit(e.unit), block, names) for e in rows])
+        for block in blocks:
+            X = np.array([[f.get(name, 0.0) for name in names] for f in features[block]], dtype=np.float64)
             rel = _cv_errors(X, y, folds, seed)  # the error bar of units predicted (not measured) from this model
             if best is None or rel.mean() < best[0].mean() - 1e-9:
                 best = (rel, block, X, names)

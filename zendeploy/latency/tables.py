@@ -48,7 +48,7 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
             raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: no '{m.family}' "
                                     f"entry was measured for it")
     for m in table.unit_models:
-        if m.features not in [list(names) for names in FEATURE_SETS.get(m.family, ())]:
+        if m.features not in FEATURE_SETS.get(m.family, ()):
             raise LatencyTableError(f"latency table '{p}' is invalid: unit_models.{m.family}: features differ from "
                                     f"this zendeploy's (refit it with `zendeploy latency refit --table {p}`)")
     if table.coverage is None:
